@@ -1,0 +1,108 @@
+//! The command line: clap definitions and the glue from each command to the library.
+//! Everything but parsing arguments and printing is library code.
+
+mod schema_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::generate::{write_export, ExportFormat, GenerateOptions};
+use crate::model::parse_timestamp;
+
+/// convlake: SQL and contact-center KPIs over Genesys Cloud conversation-details exports.
+#[derive(Debug, Parser)]
+#[command(name = "convlake", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the tables and their columns (the SQL contract).
+    Schema(schema_cmd::SchemaArgs),
+    /// Write a realistic synthetic export (for trying things out, tests and benchmarks).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// How many conversations.
+    #[arg(long, default_value_t = 1000)]
+    conversations: u64,
+    /// Seed: the same seed writes the same export.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Export shape.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: ExportFormat,
+    /// Gzip-compress the output files.
+    #[arg(long)]
+    gzip: bool,
+    /// Output: a file for ndjson, a directory for pages.
+    #[arg(long)]
+    out: PathBuf,
+    /// First instant of the period, ISO-8601 UTC.
+    #[arg(long, default_value = "2026-11-02T00:00:00.000Z")]
+    start: String,
+    /// Length of the period in days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Share (0 to 1) of conversations exported early, in progress, and again complete in a
+    /// later export written beside the main one (`reexport`).
+    #[arg(long, default_value_t = 0.0)]
+    reexport_share: f64,
+    /// Share (0 to 1) of conversations still in progress at export time.
+    #[arg(long, default_value_t = 0.02)]
+    in_progress_share: f64,
+    /// Conversations per page (page formats).
+    #[arg(long, default_value_t = 100)]
+    page_size: usize,
+}
+
+/// Runs the command line; the exit code says whether everything went well.
+pub fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Schema(args) => schema_cmd::run(&args),
+        Command::Generate(args) => generate(args),
+    }
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let start = parse_timestamp(&args.start).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--start {:?} is not an ISO-8601 date-time such as 2026-11-02T00:00:00Z",
+            args.start
+        )
+    })?;
+    for (name, share) in [
+        ("--reexport-share", args.reexport_share),
+        ("--in-progress-share", args.in_progress_share),
+    ] {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&share),
+            "{name} must be between 0 and 1, not {share}"
+        );
+    }
+    let options = GenerateOptions {
+        conversations: args.conversations,
+        seed: args.seed,
+        start_ms: start.millis,
+        days: args.days,
+        reexport_share: args.reexport_share,
+        in_progress_share: args.in_progress_share,
+    };
+    let summary = write_export(&options, args.format, args.page_size, args.gzip, &args.out)?;
+    eprintln!(
+        "wrote {} conversations ({} re-exported) in {} file(s), {:.1} MB of JSON, under {}",
+        summary.conversations,
+        summary.reexported,
+        summary.files.len(),
+        summary.json_bytes as f64 / 1e6,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,475 @@
+//! Per-table batch assembly: every decoded conversation is appended to all tables at once,
+//! with its keys and the denormalized context (participant purpose and user, session media
+//! type and queue) that lets reports run without joins.
+//!
+//! Column order follows [`crate::schema::Table::schema`]; `finish` checks it through
+//! `RecordBatch::try_new`, and a unit test pins it for every table.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+};
+use arrow::error::ArrowError;
+
+use crate::columnar::{ColumnBuilder, DictionaryColumn, FinishColumn, ListColumn, TimestampColumn};
+use crate::model::{
+    Conversation, ConversationScalars, EvaluationColumns, FlowOutcomeColumns, FlowScalars,
+    Participant, ParticipantScalars, ResolutionColumns, Segment, SegmentColumns, Session,
+    SessionColumns, SessionMetricScalars, SessionScalars, SurveyColumns, Ts,
+};
+use crate::schema::{Table, CONVERSATION_KEY_PROPERTIES};
+
+/// One decoded conversation with where it came from and where it goes.
+#[derive(Debug)]
+pub struct ConversationRow<'r, 'a> {
+    /// The decoded record.
+    pub conversation: &'r Conversation<'a>,
+    /// `conversation_id` (present: records without one are rejected before this point).
+    pub conversation_id: &'r str,
+    /// The UTC start of the conversation, in epoch milliseconds.
+    pub start_ms: i64,
+    /// The partition: days since 1970-01-01 of `start_ms`.
+    pub date_days: i32,
+    /// The newest timestamp in the record; decides which copy of a conversation wins.
+    pub freshness_ms: i64,
+    /// The input the record came from.
+    pub source_file: &'r str,
+    /// Byte offset of the record in its (decompressed) input.
+    pub source_offset: u64,
+    /// Index of the record in its input.
+    pub source_index: u64,
+    /// The record's original JSON text.
+    pub json: &'r str,
+    /// A hash of `json`: equal copies of a conversation are recognised without comparing text.
+    pub content_hash: u64,
+}
+
+#[derive(Default)]
+struct Keys {
+    conversation_id: StringBuilder,
+    conversation_date: Date32Builder,
+    conversation_start: TimestampColumn,
+}
+
+impl Keys {
+    fn append(&mut self, row: &ConversationRow) {
+        self.conversation_id.append_value(row.conversation_id);
+        self.conversation_date.append_value(row.date_days);
+        self.conversation_start.append(Some(&Ts {
+            millis: row.start_ms,
+            lenient: false,
+        }));
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.conversation_id.finish()),
+            Arc::new(self.conversation_date.finish()),
+            self.conversation_start.finish(),
+        ]
+    }
+}
+
+/// Participant context repeated on session, segment and metric rows.
+#[derive(Default)]
+struct ParticipantContext {
+    participant_id: StringBuilder,
+    purpose: DictionaryColumn,
+    user_id: StringBuilder,
+}
+
+impl ParticipantContext {
+    fn append(&mut self, p: &Participant) {
+        self.participant_id
+            .append_option(p.participant_id.as_ref().map(|t| t.as_str()));
+        self.purpose
+            .append_str(p.purpose.as_ref().map(|e| e.as_str()));
+        self.user_id
+            .append_option(p.user_id.as_ref().map(|t| t.as_str()));
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.participant_id.finish()),
+            self.purpose.finish(),
+            Arc::new(self.user_id.finish()),
+        ]
+    }
+}
+
+/// Builds one batch per table from conversations appended one at a time.
+pub struct TableBuilders {
+    ingested_at_ms: i64,
+    rows: usize,
+    conversations: ConversationsTable,
+    participants: ParticipantsTable,
+    sessions: SessionsTable,
+    segments: SegmentsTable,
+    metrics: MetricsTable,
+    raw: RawTable,
+}
+
+/// The batches of one decoded chunk, one per table, in [`Table::ALL`] order.
+#[derive(Debug, Clone)]
+pub struct TableBatches(pub Vec<(Table, RecordBatch)>);
+
+impl TableBatches {
+    /// The batch of `table`.
+    pub fn get(&self, table: Table) -> &RecordBatch {
+        &self
+            .0
+            .iter()
+            .find(|(t, _)| *t == table)
+            .expect("every table is built")
+            .1
+    }
+}
+
+impl TableBuilders {
+    /// Builders stamping `ingested_at_ms` on every `raw_conversations` row.
+    pub fn new(ingested_at_ms: i64) -> Self {
+        TableBuilders {
+            ingested_at_ms,
+            rows: 0,
+            conversations: ConversationsTable::default(),
+            participants: ParticipantsTable::default(),
+            sessions: SessionsTable::default(),
+            segments: SegmentsTable::default(),
+            metrics: MetricsTable::default(),
+            raw: RawTable::default(),
+        }
+    }
+
+    /// Conversations appended since the last finish.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether nothing was appended since the last finish.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one conversation to every table.
+    pub fn append(&mut self, row: &ConversationRow) {
+        self.rows += 1;
+        self.conversations.append(row);
+        self.raw.append(row, self.ingested_at_ms);
+        for participant in row.conversation.participants.iter().flatten() {
+            self.participants.append(row, participant);
+            for session in participant.sessions.iter().flatten() {
+                let queue_id = session_queue(session);
+                self.sessions.append(row, participant, session, queue_id);
+                for (index, segment) in session.segments.iter().flatten().enumerate() {
+                    self.segments
+                        .append(row, participant, session, index, segment);
+                }
+                for metric in session.metrics.iter().flatten() {
+                    self.metrics.keys.append(row);
+                    self.metrics.context.append(participant);
+                    self.metrics
+                        .session_id
+                        .append_option(text(&session.session_id));
+                    self.metrics
+                        .media_type
+                        .append_str(session.media_type.as_ref().map(|e| e.as_str()));
+                    self.metrics.queue_id.append_option(queue_id);
+                    self.metrics.metric.append(Some(metric));
+                }
+            }
+        }
+    }
+
+    /// Finishes one batch per table and resets for the next chunk.
+    pub fn finish(&mut self) -> Result<TableBatches, ArrowError> {
+        self.rows = 0;
+        let batch = |table: Table, columns: Vec<ArrayRef>| {
+            RecordBatch::try_new(table.schema(), columns).map(|b| (table, b))
+        };
+        Ok(TableBatches(vec![
+            batch(Table::Conversations, self.conversations.finish())?,
+            batch(Table::Participants, self.participants.finish())?,
+            batch(Table::Sessions, self.sessions.finish())?,
+            batch(Table::Segments, self.segments.finish())?,
+            batch(Table::Metrics, self.metrics.finish())?,
+            batch(Table::RawConversations, self.raw.finish())?,
+        ]))
+    }
+}
+
+fn text<'s>(t: &'s Option<crate::model::Text<'_>>) -> Option<&'s str> {
+    t.as_ref().map(|t| t.as_str())
+}
+
+/// The queue of a session: that of its first segment with one (the ACD segment for queue
+/// sessions, the routed queue for agent sessions).
+pub fn session_queue<'s>(session: &'s Session) -> Option<&'s str> {
+    session
+        .segments
+        .iter()
+        .flatten()
+        .find_map(|s| text(&s.queue_id))
+}
+
+#[derive(Default)]
+struct ConversationsTable {
+    keys: Keys,
+    scalars: ConversationScalars,
+    participant_count: Int32Builder,
+    session_count: Int32Builder,
+    evaluations: ListColumn<EvaluationColumns>,
+    surveys: ListColumn<SurveyColumns>,
+    resolutions: ListColumn<ResolutionColumns>,
+}
+
+impl ConversationsTable {
+    fn append(&mut self, row: &ConversationRow) {
+        let c = row.conversation;
+        self.keys.append(row);
+        self.scalars.append(Some(c));
+        let participants = c.participants.as_deref().unwrap_or_default();
+        let sessions: usize = participants
+            .iter()
+            .map(|p| p.sessions.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.participant_count
+            .append_value(i32::try_from(participants.len()).unwrap_or(i32::MAX));
+        self.session_count
+            .append_value(i32::try_from(sessions).unwrap_or(i32::MAX));
+        self.evaluations.append(c.evaluations.as_ref());
+        self.surveys.append(c.surveys.as_ref());
+        self.resolutions.append(c.resolutions.as_ref());
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.finish();
+        let scalars = self.scalars.finish();
+        columns.extend(
+            Conversation::scalar_fields()
+                .iter()
+                .zip(scalars)
+                .filter(|(f, _)| !CONVERSATION_KEY_PROPERTIES.contains(&f.name().as_str()))
+                .map(|(_, c)| c),
+        );
+        columns.push(Arc::new(self.participant_count.finish()));
+        columns.push(Arc::new(self.session_count.finish()));
+        columns.push(self.evaluations.finish());
+        columns.push(self.surveys.finish());
+        columns.push(self.resolutions.finish());
+        columns
+    }
+}
+
+#[derive(Default)]
+struct ParticipantsTable {
+    keys: Keys,
+    participant_id: StringBuilder,
+    conversation_end: TimestampColumn,
+    originating_direction: DictionaryColumn,
+    conversation_initiator: DictionaryColumn,
+    scalars: ParticipantScalars,
+    sessions: ListColumn<SessionColumns>,
+}
+
+impl ParticipantsTable {
+    fn append(&mut self, row: &ConversationRow, p: &Participant) {
+        let c = row.conversation;
+        self.keys.append(row);
+        self.participant_id.append_option(text(&p.participant_id));
+        self.conversation_end.append(c.conversation_end.as_ref());
+        self.originating_direction
+            .append_str(c.originating_direction.as_ref().map(|e| e.as_str()));
+        self.conversation_initiator
+            .append_str(c.conversation_initiator.as_ref().map(|e| e.as_str()));
+        self.scalars.append(Some(p));
+        self.sessions.append(p.sessions.as_ref());
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.finish();
+        columns.push(Arc::new(self.participant_id.finish()));
+        columns.push(self.conversation_end.finish());
+        columns.push(finish_dictionary(&mut self.originating_direction));
+        columns.push(finish_dictionary(&mut self.conversation_initiator));
+        let scalars = self.scalars.finish();
+        columns.extend(
+            Participant::scalar_fields()
+                .iter()
+                .zip(scalars)
+                .filter(|(f, _)| f.name() != "participant_id")
+                .map(|(_, c)| c),
+        );
+        columns.push(self.sessions.finish());
+        columns
+    }
+}
+
+fn finish_dictionary(b: &mut DictionaryColumn) -> ArrayRef {
+    b.finish()
+}
+
+#[derive(Default)]
+struct SessionsTable {
+    keys: Keys,
+    context: ParticipantContext,
+    session_id: StringBuilder,
+    session_start: TimestampColumn,
+    session_end: TimestampColumn,
+    queue_id: StringBuilder,
+    scalars: SessionScalars,
+    flow: FlowScalars,
+    flow_outcomes: ListColumn<FlowOutcomeColumns>,
+}
+
+impl SessionsTable {
+    fn append(
+        &mut self,
+        row: &ConversationRow,
+        p: &Participant,
+        s: &Session,
+        queue_id: Option<&str>,
+    ) {
+        self.keys.append(row);
+        self.context.append(p);
+        self.session_id.append_option(text(&s.session_id));
+        let segments = s.segments.as_deref().unwrap_or_default();
+        let start = segments.iter().filter_map(|g| g.segment_start).min();
+        let end = segments.iter().filter_map(|g| g.segment_end).max();
+        self.session_start.append(start.as_ref());
+        self.session_end.append(end.as_ref());
+        self.queue_id.append_option(queue_id);
+        self.scalars.append(Some(s));
+        self.flow.append(s.flow.as_ref());
+        self.flow_outcomes
+            .append(s.flow.as_ref().and_then(|f| f.outcomes.as_ref()));
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.finish();
+        columns.extend(self.context.finish());
+        columns.push(Arc::new(self.session_id.finish()));
+        columns.push(self.session_start.finish());
+        columns.push(self.session_end.finish());
+        columns.push(Arc::new(self.queue_id.finish()));
+        let scalars = self.scalars.finish();
+        columns.extend(
+            Session::scalar_fields()
+                .iter()
+                .zip(scalars)
+                .filter(|(f, _)| f.name() != "session_id")
+                .map(|(_, c)| c),
+        );
+        columns.extend(self.flow.finish());
+        columns.push(self.flow_outcomes.finish());
+        columns
+    }
+}
+
+#[derive(Default)]
+struct SegmentsTable {
+    keys: Keys,
+    context: ParticipantContext,
+    session_id: StringBuilder,
+    segment_index: Int32Builder,
+    media_type: DictionaryColumn,
+    segment: SegmentColumns,
+}
+
+impl SegmentsTable {
+    fn append(
+        &mut self,
+        row: &ConversationRow,
+        p: &Participant,
+        s: &Session,
+        index: usize,
+        segment: &Segment,
+    ) {
+        self.keys.append(row);
+        self.context.append(p);
+        self.session_id.append_option(text(&s.session_id));
+        self.segment_index
+            .append_value(i32::try_from(index).unwrap_or(i32::MAX));
+        self.media_type
+            .append_str(s.media_type.as_ref().map(|e| e.as_str()));
+        self.segment.append(Some(segment));
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.finish();
+        columns.extend(self.context.finish());
+        columns.push(Arc::new(self.session_id.finish()));
+        columns.push(Arc::new(self.segment_index.finish()));
+        columns.push(finish_dictionary(&mut self.media_type));
+        columns.extend(self.segment.finish_columns());
+        columns
+    }
+}
+
+#[derive(Default)]
+struct MetricsTable {
+    keys: Keys,
+    context: ParticipantContext,
+    session_id: StringBuilder,
+    media_type: DictionaryColumn,
+    queue_id: StringBuilder,
+    metric: SessionMetricScalars,
+}
+
+impl MetricsTable {
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.finish();
+        columns.extend(self.context.finish());
+        columns.push(Arc::new(self.session_id.finish()));
+        columns.push(finish_dictionary(&mut self.media_type));
+        columns.push(Arc::new(self.queue_id.finish()));
+        columns.extend(self.metric.finish());
+        columns
+    }
+}
+
+#[derive(Default)]
+struct RawTable {
+    keys: Keys,
+    source_file: StringBuilder,
+    source_offset: Int64Builder,
+    source_index: Int64Builder,
+    ingested_at: TimestampColumn,
+    freshness: TimestampColumn,
+    content_hash: StringBuilder,
+    json: StringBuilder,
+}
+
+impl RawTable {
+    fn append(&mut self, row: &ConversationRow, ingested_at_ms: i64) {
+        self.keys.append(row);
+        self.source_file.append_value(row.source_file);
+        self.source_offset
+            .append_value(i64::try_from(row.source_offset).unwrap_or(i64::MAX));
+        self.source_index
+            .append_value(i64::try_from(row.source_index).unwrap_or(i64::MAX));
+        self.ingested_at.append(Some(&Ts {
+            millis: ingested_at_ms,
+            lenient: false,
+        }));
+        self.freshness.append(Some(&Ts {
+            millis: row.freshness_ms,
+            lenient: false,
+        }));
+        self.content_hash
+            .append_value(format!("{:016x}", row.content_hash));
+        self.json.append_value(row.json);
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.finish();
+        columns.push(Arc::new(self.source_file.finish()));
+        columns.push(Arc::new(self.source_offset.finish()));
+        columns.push(Arc::new(self.source_index.finish()));
+        columns.push(self.ingested_at.finish());
+        columns.push(self.freshness.finish());
+        columns.push(Arc::new(self.content_hash.finish()));
+        columns.push(Arc::new(self.json.finish()));
+        columns
+    }
+}

@@ -1,0 +1,81 @@
+//! The one error type of the library. Every variant names what it was working on (file,
+//! record, JSON path, column, lake path) and says what to do next; the binary prints the whole
+//! cause chain.
+//!
+//! Bad *records* are not errors: they are quarantined as [`crate::ingest::Reject`]s and the
+//! ingest goes on. Errors are for what stops a piece of work: unreadable inputs, a lake that
+//! cannot be written, a query that does not plan.
+
+use std::path::PathBuf;
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop a convlake operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input or lake file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("cannot read", "cannot write", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An input path that does not exist or holds no export files.
+    #[error("{path}: {reason}\n  hint: {hint}")]
+    Input {
+        /// The path given by the user.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do about it.
+        hint: &'static str,
+    },
+
+    /// The lake is not in a state this operation can work with.
+    #[error("lake {path}: {reason}\n  hint: {hint}")]
+    Lake {
+        /// The lake directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// A command-line or report parameter that cannot be used.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Building Arrow data failed (a bug if it ever happens on decoded input).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    /// Reading or writing Parquet failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    /// Planning or running a query failed.
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    /// JSON that convlake writes itself (summaries, snapshots) could not be encoded or decoded.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! convlake: a columnar analytics engine for Genesys Cloud conversation-details exports.
+//!
+//! Exports (sync query pages, async job pages, NDJSON, arrays; optionally gzip) are decoded
+//! into Arrow batches for every table of the SQL contract, kept as partitioned Parquet in a
+//! lake directory, and queried with DataFusion.
+//!
+//! The modules follow the data's trip: [`ingest`] (inputs → framing → decoding), [`model`]
+//! (the Genesys data model), [`columnar`] (Arrow builders), [`schema`] (the tables).
+//!
+//! ```no_run
+//! use convlake::ingest::{discover, DecoderBuilder};
+//!
+//! let inputs = discover(&["data/sample".into()])?;
+//! for decoded in DecoderBuilder::new().decode(inputs) {
+//!     let decoded = decoded?;
+//!     println!("{} records, {} rejected", decoded.records, decoded.rejects.len());
+//! }
+//! # Ok::<(), convlake::Error>(())
+//! ```
+
+pub mod cli;
+pub mod columnar;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod schema;
+
+pub use error::{Error, Result};

@@ -1,0 +1,27 @@
+//! The `convlake` binary: parses the command line and hands over to [`convlake::cli`].
+//! Errors are printed with their whole cause chain; a closed pipe (`convlake sql … | head`)
+//! ends the program quietly.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match convlake::cli::main() {
+        Ok(code) => code,
+        Err(err) => {
+            if err.chain().any(is_broken_pipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        || matches!(err.downcast_ref::<convlake::Error>(), Some(convlake::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe)
+}
