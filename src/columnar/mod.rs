@@ -30,6 +30,10 @@ pub trait Column {
     type Builder: ColumnBuilder<Self> + Default;
     /// The Arrow type of the built array.
     fn data_type() -> DataType;
+    /// The known values, for enum-typed values (and lists of them).
+    fn vocabulary() -> Option<&'static [&'static str]> {
+        None
+    }
 }
 
 /// Finishes what a builder accumulated as one Arrow array.
@@ -164,6 +168,9 @@ impl<'a, V: Vocabulary> Column for Enum<'a, V> {
     fn data_type() -> DataType {
         dictionary_type()
     }
+    fn vocabulary() -> Option<&'static [&'static str]> {
+        Some(V::VALUES)
+    }
 }
 
 impl<'a, V: Vocabulary> ColumnBuilder<Enum<'a, V>> for DictionaryColumn {
@@ -238,6 +245,9 @@ impl<T: Column> Column for Vec<T> {
     type Builder = ListColumn<T::Builder>;
     fn data_type() -> DataType {
         list_type(T::data_type())
+    }
+    fn vocabulary() -> Option<&'static [&'static str]> {
+        T::vocabulary()
     }
 }
 

@@ -161,7 +161,7 @@ impl<R: Read> Framer<R> {
                     offset,
                     None,
                     format!(
-                        "not JSON: expected '{{' or '[' but found {}",
+                        "not a record: expected a JSON object or array but found {}",
                         describe_byte(c)
                     ),
                 );
@@ -673,7 +673,10 @@ impl<R: Read> Framer<R> {
                 Some((n, how)) => (n, Some(how)),
                 None => (slice.len(), None),
             };
-            let room = (start_len + limit).saturating_sub(out.len()).min(take);
+            let room = start_len
+                .saturating_add(limit)
+                .saturating_sub(out.len())
+                .min(take);
             out.extend_from_slice(&slice[..room]);
             self.pos += take;
             if let Some(how) = done {

@@ -72,6 +72,15 @@ macro_rules! model {
                 )),*]
             }
 
+            /// `(wire name, known values)` of every enum-typed property.
+            pub fn vocabularies() -> Vec<(&'static str, &'static [&'static str])> {
+                let mut out = Vec::new();
+                $(if let Some(values) = <kind_ty!('static, $sk) as $crate::columnar::Column>::vocabulary() {
+                    out.push(($sw, values));
+                })*
+                out
+            }
+
             /// Arrow fields of every property, nested models included.
             pub fn fields() -> Vec<arrow::datatypes::Field> {
                 #[allow(unused_mut)]

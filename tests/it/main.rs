@@ -1,1 +1,7 @@
-fn main() {}
+//! convlake's integration tests: one binary, one module per area, a shared `util`.
+
+mod decode;
+mod hostile;
+mod reference;
+mod roundtrip;
+mod util;

@@ -1,0 +1,121 @@
+//! Helpers shared by the integration tests: decoding text through the real pipeline, paths of
+//! fixtures and of the built binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use convlake::ingest::{DecoderBuilder, Input, Reject};
+use convlake::model::audit::DriftReport;
+use convlake::schema::{pages_schema, Table};
+
+/// Everything the decode pipeline produced for some input, batches concatenated per table.
+pub struct Output {
+    pub tables: BTreeMap<Table, RecordBatch>,
+    pub pages: RecordBatch,
+    pub rejects: Vec<Reject>,
+    pub drift: DriftReport,
+    pub records: u64,
+}
+
+impl Output {
+    pub fn table(&self, table: Table) -> &RecordBatch {
+        &self.tables[&table]
+    }
+}
+
+/// Decodes `inputs` with the real pipeline (two threads, small chunks to exercise ordering).
+pub fn decode_inputs(inputs: Vec<Input>) -> Output {
+    let mut per_table: BTreeMap<Table, Vec<(u64, RecordBatch)>> = BTreeMap::new();
+    let mut pages = Vec::new();
+    let mut rejects = Vec::new();
+    let mut drift = DriftReport::default();
+    let mut records = 0;
+    let stream = DecoderBuilder::new()
+        .with_threads(2)
+        .with_chunk_bytes(64 * 1024)
+        .decode(inputs);
+    for decoded in stream {
+        let decoded = decoded.expect("decoding does not fail on readable inputs");
+        let order = (decoded.input as u64) << 32 | decoded.seq;
+        for (table, batch) in decoded.tables.0 {
+            per_table.entry(table).or_default().push((order, batch));
+        }
+        pages.push((order, decoded.pages));
+        rejects.extend(decoded.rejects);
+        drift.merge(&decoded.drift);
+        records += decoded.records;
+    }
+    let concat = |mut parts: Vec<(u64, RecordBatch)>, schema| {
+        parts.sort_by_key(|(o, _)| *o);
+        let batches: Vec<RecordBatch> = parts.into_iter().map(|(_, b)| b).collect();
+        concat_batches(&schema, &batches).unwrap()
+    };
+    let tables = Table::ALL
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                concat(per_table.remove(&t).unwrap_or_default(), t.schema()),
+            )
+        })
+        .collect();
+    rejects.sort_by(|a, b| (&a.source_file, a.record_index).cmp(&(&b.source_file, b.record_index)));
+    Output {
+        tables,
+        pages: concat(pages, pages_schema()),
+        rejects,
+        drift,
+        records,
+    }
+}
+
+/// Writes `bytes` to `dir/name` and decodes that file.
+pub fn decode_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    decode_inputs(vec![Input::File(path)])
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture file under `tests/fixtures`.
+pub fn fixture(relative: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(relative)
+}
+
+/// The `convlake` binary built for these tests.
+#[allow(dead_code)] // used by the CLI tests
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_convlake"))
+}
+
+/// The string values of column `name`, dictionary or plain.
+pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).unwrap();
+    let column = column
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    column.iter().map(|v| v.map(str::to_string)).collect()
+}
+
+/// The i64 values of column `name` (integers and timestamps).
+pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).unwrap();
+    let column = column
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    column.iter().collect()
+}
