@@ -30,7 +30,7 @@ fn decode(c: &mut Criterion) {
                         .with_threads(threads)
                         .decode(vec![Input::File(path.clone())])
                     {
-                        rows += decoded.unwrap().tables.0[0].1.num_rows();
+                        rows += decoded.unwrap().tables.0[0].batch.num_rows();
                     }
                     assert_eq!(rows, 5_000);
                 })

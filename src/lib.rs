@@ -23,6 +23,7 @@ pub mod columnar;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod lake;
 pub mod model;
 pub mod schema;
 

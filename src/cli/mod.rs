@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the glue from each command to the library.
 //! Everything but parsing arguments and printing is library code.
 
+mod ingest_cmd;
 mod schema_cmd;
 
 use std::path::PathBuf;
@@ -15,12 +16,19 @@ use crate::model::parse_timestamp;
 #[derive(Debug, Parser)]
 #[command(name = "convlake", version, about, long_about = None)]
 pub struct Cli {
+    /// The lake directory.
+    #[arg(long, global = true, env = "CONVLAKE_LAKE", default_value = "./lake")]
+    lake: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read exports into the lake (upsert by conversation, one atomic commit).
+    Ingest(ingest_cmd::IngestArgs),
+    /// Remove files that no kept snapshot needs.
+    Vacuum(ingest_cmd::VacuumArgs),
     /// Print the tables and their columns (the SQL contract).
     Schema(schema_cmd::SchemaArgs),
     /// Write a realistic synthetic export (for trying things out, tests and benchmarks).
@@ -66,6 +74,8 @@ struct GenerateArgs {
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ingest(args) => ingest_cmd::run_ingest(&cli.lake, &args),
+        Command::Vacuum(args) => ingest_cmd::run_vacuum(&cli.lake, &args),
         Command::Schema(args) => schema_cmd::run(&args),
         Command::Generate(args) => generate(args),
     }

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, UInt64Array,
+    UInt64Builder,
 };
 use arrow::error::ArrowError;
 
@@ -43,6 +44,9 @@ pub struct ConversationRow<'r, 'a> {
     pub json: &'r str,
     /// A hash of `json`: equal copies of a conversation are recognised without comparing text.
     pub content_hash: u64,
+    /// Identifies this copy of the conversation within one ingest (input and position), so
+    /// that rows of competing copies can be told apart; see [`TableBatch::records`].
+    pub ordinal: u64,
 }
 
 #[derive(Default)]
@@ -50,10 +54,12 @@ struct Keys {
     conversation_id: StringBuilder,
     conversation_date: Date32Builder,
     conversation_start: TimestampColumn,
+    ordinal: UInt64Builder,
 }
 
 impl Keys {
     fn append(&mut self, row: &ConversationRow) {
+        self.ordinal.append_value(row.ordinal);
         self.conversation_id.append_value(row.conversation_id);
         self.conversation_date.append_value(row.date_days);
         self.conversation_start.append(Some(&Ts {
@@ -110,9 +116,20 @@ pub struct TableBuilders {
     raw: RawTable,
 }
 
+/// The rows of one table from one decoded chunk.
+#[derive(Debug, Clone)]
+pub struct TableBatch {
+    /// The table.
+    pub table: Table,
+    /// The rows, in [`Table::schema`] form.
+    pub batch: RecordBatch,
+    /// For each row, the [`ConversationRow::ordinal`] of the copy it came from.
+    pub records: UInt64Array,
+}
+
 /// The batches of one decoded chunk, one per table, in [`Table::ALL`] order.
 #[derive(Debug, Clone)]
-pub struct TableBatches(pub Vec<(Table, RecordBatch)>);
+pub struct TableBatches(pub Vec<TableBatch>);
 
 impl TableBatches {
     /// The batch of `table`.
@@ -120,9 +137,9 @@ impl TableBatches {
         &self
             .0
             .iter()
-            .find(|(t, _)| *t == table)
+            .find(|t| t.table == table)
             .expect("every table is built")
-            .1
+            .batch
     }
 }
 
@@ -184,16 +201,45 @@ impl TableBuilders {
     /// Finishes one batch per table and resets for the next chunk.
     pub fn finish(&mut self) -> Result<TableBatches, ArrowError> {
         self.rows = 0;
-        let batch = |table: Table, columns: Vec<ArrayRef>| {
-            RecordBatch::try_new(table.schema(), columns).map(|b| (table, b))
+        let batch = |table: Table, columns: Vec<ArrayRef>, keys: &mut Keys| {
+            let records = keys.ordinal.finish();
+            RecordBatch::try_new(table.schema(), columns).map(|batch| TableBatch {
+                table,
+                batch,
+                records,
+            })
         };
         Ok(TableBatches(vec![
-            batch(Table::Conversations, self.conversations.finish())?,
-            batch(Table::Participants, self.participants.finish())?,
-            batch(Table::Sessions, self.sessions.finish())?,
-            batch(Table::Segments, self.segments.finish())?,
-            batch(Table::Metrics, self.metrics.finish())?,
-            batch(Table::RawConversations, self.raw.finish())?,
+            batch(
+                Table::Conversations,
+                self.conversations.finish(),
+                &mut self.conversations.keys,
+            )?,
+            batch(
+                Table::Participants,
+                self.participants.finish(),
+                &mut self.participants.keys,
+            )?,
+            batch(
+                Table::Sessions,
+                self.sessions.finish(),
+                &mut self.sessions.keys,
+            )?,
+            batch(
+                Table::Segments,
+                self.segments.finish(),
+                &mut self.segments.keys,
+            )?,
+            batch(
+                Table::Metrics,
+                self.metrics.finish(),
+                &mut self.metrics.keys,
+            )?,
+            batch(
+                Table::RawConversations,
+                self.raw.finish(),
+                &mut self.raw.keys,
+            )?,
         ]))
     }
 }

@@ -124,6 +124,7 @@ pub fn decode_chunk(
                             source_index: item.index,
                             json: text,
                             content_hash: xxhash_rust::xxh3::xxh3_64(bytes),
+                            ordinal: record_ordinal(input, item.index),
                         });
                     }
                     Err((path, reason)) => rejects.push(reject(path, reason)),
@@ -141,6 +142,12 @@ pub fn decode_chunk(
         records,
         bytes: chunk.data.len() as u64,
     })
+}
+
+/// The ordinal of record `index` of input number `input`: unique within an ingest, and
+/// ordered as the records were given (later inputs, later records).
+pub fn record_ordinal(input: usize, index: u64) -> u64 {
+    ((input as u64) << 40) | (index & ((1 << 40) - 1))
 }
 
 /// Where a decoded record goes: its partition and sort key, and how fresh it is.

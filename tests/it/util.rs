@@ -39,8 +39,8 @@ pub fn decode_inputs(inputs: Vec<Input>) -> Output {
     for decoded in stream {
         let decoded = decoded.expect("decoding does not fail on readable inputs");
         let order = (decoded.input as u64) << 32 | decoded.seq;
-        for (table, batch) in decoded.tables.0 {
-            per_table.entry(table).or_default().push((order, batch));
+        for t in decoded.tables.0 {
+            per_table.entry(t.table).or_default().push((order, t.batch));
         }
         pages.push((order, decoded.pages));
         rejects.extend(decoded.rejects);

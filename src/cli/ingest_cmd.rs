@@ -1,0 +1,176 @@
+//! `convlake ingest` and `convlake vacuum`: argument handling, the progress bar, and the
+//! summary a person (or, with `--json`, a batch job) reads at the end.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::ingest::{discover, DecoderBuilder};
+use crate::lake::upsert::{ingest, IngestOptions, IngestSummary, Progress};
+use crate::lake::vacuum::vacuum;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct IngestArgs {
+    /// Export files, directories of them (searched recursively), or - for stdin.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Fail (exit 1) if any record was rejected.
+    #[arg(long)]
+    strict: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Wait for another process changing the lake instead of failing.
+    #[arg(long)]
+    wait: bool,
+    /// Decoder threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VacuumArgs {
+    /// How many of the newest snapshots to keep.
+    #[arg(long, default_value_t = 10)]
+    keep_snapshots: usize,
+    /// Wait for another process changing the lake instead of failing.
+    #[arg(long)]
+    wait: bool,
+}
+
+pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let inputs = discover(&args.inputs)?;
+    let total: u64 = args
+        .inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress_bar(total);
+    let mut decoder = DecoderBuilder::new();
+    if let Some(threads) = args.threads {
+        decoder = decoder.with_threads(threads);
+    }
+    let options = IngestOptions {
+        decoder,
+        wait_for_lock: args.wait,
+        progress: bar.clone().map(|bar| {
+            Arc::new(move |p: &Progress| {
+                bar.set_position(p.json_bytes);
+                bar.set_message(format!("{} records, {} rejected", p.records, p.rejected));
+            }) as Arc<dyn Fn(&Progress) + Send + Sync>
+        }),
+        ..IngestOptions::default()
+    };
+    let summary = ingest(lake, inputs, &options)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(lake, &summary);
+    }
+    let failed = !summary.input_errors.is_empty() || (args.strict && summary.rejected > 0);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn progress_bar(total: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = if total > 0 {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} JSON ({bytes_per_sec}) {msg}")
+            .expect("valid template"),
+    );
+    Some(bar)
+}
+
+fn print_summary(lake: &std::path::Path, s: &IngestSummary) {
+    let mb = |b: u64| b as f64 / 1e6;
+    eprintln!(
+        "ingested {} file(s), {:.1} MB ({:.1} MB of JSON) into {}",
+        s.files,
+        mb(s.bytes_in),
+        mb(s.json_bytes),
+        lake.display()
+    );
+    eprintln!(
+        "  records: {} read = {} stored + {} superseded + {} rejected{}",
+        s.records_read,
+        s.stored,
+        s.superseded,
+        s.rejected,
+        if s.reconciles() {
+            ""
+        } else {
+            "  (DOES NOT RECONCILE: please report this)"
+        }
+    );
+    if s.superseded > 0 {
+        eprintln!(
+            "  superseded: {} by a fresher copy in the input, {} older than the lake's, {} identical to the lake's",
+            s.superseded_in_input, s.older_than_lake, s.identical_to_lake
+        );
+    }
+    eprintln!(
+        "  conversations: {} new, {} updated, {} unchanged",
+        s.conversations_new, s.conversations_updated, s.conversations_unchanged
+    );
+    if let Some(rejects) = &s.rejects_file {
+        eprintln!("  rejected records are in {}", lake.join(rejects).display());
+    }
+    let (fields, values, dates) = s.drift.totals();
+    if fields + values + dates > 0 {
+        eprintln!("  drift: {fields} unknown field(s), {values} unknown enum value(s), {dates} lenient date-time(s)");
+        for (path, n) in s.drift.unknown_fields.iter().take(10) {
+            eprintln!("    unknown field {path}: {n}");
+        }
+        for (path, values) in s.drift.unknown_enum_values.iter().take(10) {
+            let list: Vec<String> = values.iter().map(|(v, n)| format!("{v:?} ×{n}")).collect();
+            eprintln!("    unknown values of {path}: {}", list.join(", "));
+        }
+        for (path, n) in s.drift.lenient_timestamps.iter().take(10) {
+            eprintln!("    lenient date-times at {path}: {n}");
+        }
+    }
+    for e in &s.input_errors {
+        eprintln!("  input error: {e}");
+    }
+    match s.snapshot {
+        Some(v) => eprintln!(
+            "  committed snapshot {v}: {} file(s) written ({:.1} MB), {} retired, in {:.2}s ({:.1} MB/s of JSON)",
+            s.files_written,
+            mb(s.bytes_out),
+            s.files_retired,
+            s.seconds,
+            mb(s.json_bytes) / s.seconds.max(1e-9)
+        ),
+        None => eprintln!("  nothing changed: no commit ({:.2}s)", s.seconds),
+    }
+}
+
+pub(crate) fn run_vacuum(lake: &std::path::Path, args: &VacuumArgs) -> anyhow::Result<ExitCode> {
+    let summary = vacuum(lake, args.keep_snapshots, args.wait)?;
+    eprintln!(
+        "vacuumed {}: {} leftover file(s) and {} old snapshot(s) removed; at snapshot {}",
+        lake.display(),
+        summary.files_removed,
+        summary.snapshots_removed,
+        summary.version
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,161 @@
+//! Parquet files of the lake: the writer settings (in one place), partition paths, and
+//! writing and reading files.
+//!
+//! Every file is zstd-compressed with statistics and a page index, holds rows sorted by
+//! `conversation_start` (declared in the file's sorting columns), keeps millisecond UTC
+//! timestamps and spec-compliant list and map names, and embeds the Arrow schema so that
+//! dictionary and map columns read back exactly as written.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::model::civil_from_days;
+use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
+
+/// Rows per row group: small enough for statistics to prune, large enough to scan fast.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The writer settings of every data file of `table`.
+pub fn writer_properties(table: Table) -> WriterProperties {
+    let schema = table.file_schema();
+    let sort_column = schema
+        .index_of(CONVERSATION_START)
+        .expect("every table has conversation_start") as i32;
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid zstd level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: sort_column,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_created_by(format!("convlake {}", env!("CARGO_PKG_VERSION")));
+    if table == Table::RawConversations {
+        // Whole records never repeat: a dictionary would only cost time.
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from("json"), false)
+            .set_column_compression(
+                ColumnPath::from("json"),
+                Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")),
+            );
+    }
+    builder.build()
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn date_string(days: i32) -> String {
+    let (y, m, d) = civil_from_days(i64::from(days));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The directory of a partition, relative to the lake: `<table>/conversation_date=<date>`.
+pub fn partition_dir(table: Table, date: &str) -> String {
+    format!("{}/{CONVERSATION_DATE}={date}", table.name())
+}
+
+/// Removes the partition column: files carry it in their path.
+pub fn to_file_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = table.file_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .expect("decoded batches hold every file column")
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Concatenates `batches` (file schema), sorts them by `conversation_start` and writes one
+/// file at `path`. Returns its size in bytes.
+pub fn write_sorted(table: Table, batches: &[RecordBatch], path: &Path) -> Result<u64> {
+    let schema = table.file_schema();
+    let batch = concat_batches(&schema, batches)?;
+    let starts = batch.column_by_name(CONVERSATION_START).expect("sort key");
+    let sorted = if is_sorted(starts.as_ref()) {
+        batch
+    } else {
+        let order = sort_to_indices(starts, None, None)?;
+        take_record_batch(&batch, &order)?
+    };
+    write_file(table, schema, std::slice::from_ref(&sorted), path)
+}
+
+fn is_sorted(column: &dyn Array) -> bool {
+    let values = column
+        .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+        .values();
+    values.windows(2).all(|w| w[0] <= w[1])
+}
+
+/// Writes `batches` as they are to a new file at `path`; returns its size in bytes.
+pub fn write_file(
+    table: Table,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    path: &Path,
+) -> Result<u64> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    }
+    let file = File::create_new(path).map_err(|e| Error::io("cannot create", path, e))?;
+    let mut writer = ArrowWriter::try_new(file, schema, Some(writer_properties(table)))?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    let file = writer.into_inner()?;
+    file.sync_all()
+        .map_err(|e| Error::io("cannot write", path, e))?;
+    Ok(file
+        .metadata()
+        .map_err(|e| Error::io("cannot read", path, e))?
+        .len())
+}
+
+/// Reads the columns `names` (top-level) of the file at `path`.
+pub fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let arrow_schema = builder.schema().clone();
+    let roots: Vec<usize> = names
+        .iter()
+        .filter_map(|n| arrow_schema.index_of(n).ok())
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()?;
+    reader.map(|b| b.map_err(Error::from)).collect()
+}
+
+/// Reads a whole file.
+pub fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(16 * 1024)
+        .build()?;
+    reader.map(|b| b.map_err(Error::from)).collect()
+}
+
+/// The bytes a batch takes in memory (used to flush buffers on size).
+pub fn batch_bytes(batch: &RecordBatch) -> usize {
+    batch.get_array_memory_size()
+}
