@@ -18,6 +18,7 @@
 //! # Ok::<(), convlake::Error>(())
 //! ```
 
+pub mod catalog;
 pub mod cli;
 pub mod columnar;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod model;
+pub mod query;
 pub mod schema;
 
 pub use error::{Error, Result};

@@ -2,7 +2,9 @@
 //! Everything but parsing arguments and printing is library code.
 
 mod ingest_cmd;
+pub mod output;
 mod schema_cmd;
+mod sql_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +29,8 @@ pub struct Cli {
 enum Command {
     /// Read exports into the lake (upsert by conversation, one atomic commit).
     Ingest(ingest_cmd::IngestArgs),
+    /// Run SQL over the latest snapshot of the lake.
+    Sql(sql_cmd::SqlArgs),
     /// Remove files that no kept snapshot needs.
     Vacuum(ingest_cmd::VacuumArgs),
     /// Print the tables and their columns (the SQL contract).
@@ -76,9 +80,17 @@ pub fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run_ingest(&cli.lake, &args),
         Command::Vacuum(args) => ingest_cmd::run_vacuum(&cli.lake, &args),
+        Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&cli.lake, &args)),
         Command::Schema(args) => schema_cmd::run(&args),
         Command::Generate(args) => generate(args),
     }
+}
+
+/// The async runtime of the query commands: one worker per core.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {

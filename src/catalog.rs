@@ -1,0 +1,220 @@
+//! The `SessionContext` factory: every table of the latest committed snapshot registered
+//! under its name, with `conversation_date` as a partition column, plus the views of
+//! `sql/views/`.
+//!
+//! Tables are served by [`SnapshotTable`], which scans exactly the files the snapshot lists:
+//! a reader never sees the files of an ingest under way, nor leftovers of an interrupted one.
+//! Filters on `conversation_date` prune files before anything is opened; other filters reach
+//! the Parquet reader (statistics, page index) through DataFusion's filter pushdown.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, Date32Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::lake::snapshot::{self, DataFile, Snapshot};
+use crate::model::parse_timestamp;
+use crate::schema::{Table, CONVERSATION_DATE};
+
+/// The views loaded into every session, in dependency order: `(name, SQL text)`.
+pub const VIEWS: &[(&str, &str)] = &[
+    (
+        "metrics_pivot",
+        include_str!("../sql/views/metrics_pivot.sql"),
+    ),
+    ("queue_legs", include_str!("../sql/views/queue_legs.sql")),
+    ("agent_legs", include_str!("../sql/views/agent_legs.sql")),
+    (
+        "conversation_summary",
+        include_str!("../sql/views/conversation_summary.sql"),
+    ),
+];
+
+/// Opens a session over the latest snapshot of the lake at `lake`.
+pub async fn open(lake: &Path) -> Result<SessionContext> {
+    open_with(lake, SessionConfig::new()).await
+}
+
+/// Opens a session over the latest snapshot of `lake`, with `config`.
+pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionContext> {
+    if !crate::lake::is_lake(lake) {
+        return Err(Error::Lake {
+            path: lake.to_path_buf(),
+            reason: "no lake here".into(),
+            hint: "ingest exports first (convlake ingest --lake DIR FILES...), or point --lake / CONVLAKE_LAKE at a lake".into(),
+        });
+    }
+    let snapshot = snapshot::latest(lake)?;
+    let ctx = SessionContext::new_with_config(config.with_information_schema(true));
+    register_snapshot(&ctx, lake, &snapshot)?;
+    for (name, sql) in VIEWS {
+        ctx.sql(sql).await.map_err(|e| {
+            Error::Usage(format!(
+                "view {name} (sql/views/{name}.sql) does not plan: {e}"
+            ))
+        })?;
+    }
+    Ok(ctx)
+}
+
+/// Registers every table of `snapshot` in `ctx`.
+pub fn register_snapshot(ctx: &SessionContext, lake: &Path, snapshot: &Snapshot) -> Result<()> {
+    for table in Table::ALL {
+        let provider = SnapshotTable::new(lake, table, snapshot.files(table.name()).to_vec());
+        ctx.register_table(table.name(), Arc::new(provider))?;
+    }
+    Ok(())
+}
+
+/// The partition column as the tables expose it.
+pub fn partition_field() -> FieldRef {
+    Arc::new(Field::new(CONVERSATION_DATE, DataType::Date32, false))
+}
+
+/// One table of one snapshot.
+#[derive(Debug)]
+pub struct SnapshotTable {
+    lake: PathBuf,
+    table: Table,
+    files: Vec<(DataFile, i32)>,
+    schema: SchemaRef,
+}
+
+impl SnapshotTable {
+    /// The `files` of `table` in the lake at `lake`.
+    pub fn new(lake: &Path, table: Table, files: Vec<DataFile>) -> Self {
+        let mut fields: Vec<FieldRef> = table.file_schema().fields().iter().cloned().collect();
+        fields.push(partition_field());
+        let files = files
+            .into_iter()
+            .filter_map(|f| {
+                let day = parse_timestamp(&f.date)?.millis.div_euclid(86_400_000) as i32;
+                Some((f, day))
+            })
+            .collect();
+        SnapshotTable {
+            lake: lake.to_path_buf(),
+            table,
+            files,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// Keeps the days for which every partition-only filter holds.
+    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<bool>> {
+        let partition_filters: Vec<&Expr> = filters
+            .iter()
+            .filter(|f| {
+                let columns = f.column_refs();
+                !columns.is_empty() && columns.iter().all(|c| c.name == CONVERSATION_DATE)
+            })
+            .collect();
+        if partition_filters.is_empty() || self.files.is_empty() {
+            return Ok(vec![true; self.files.len()]);
+        }
+        let schema = Arc::new(Schema::new(vec![partition_field()]));
+        let days = Date32Array::from(self.files.iter().map(|(_, d)| *d).collect::<Vec<_>>());
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(days)])?;
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let mut keep = vec![true; self.files.len()];
+        for filter in partition_filters {
+            let expr = state.create_physical_expr(filter.clone(), &df_schema)?;
+            let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else {
+                continue;
+            };
+            for (i, k) in keep.iter_mut().enumerate() {
+                *k &= result.is_valid(i) && result.value(i);
+            }
+        }
+        Ok(keep)
+    }
+}
+
+#[async_trait]
+impl TableProvider for SnapshotTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Pruning by partition and by Parquet statistics is never exact row by row.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let keep = self.prune(state, filters)?;
+        let mut files: Vec<&(DataFile, i32)> = self
+            .files
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(f, _)| f)
+            .collect();
+        if files.is_empty() {
+            let schema = datafusion::physical_plan::project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        // Spread files over the target partitions, largest first, to balance the work.
+        files.sort_by_key(|(f, _)| std::cmp::Reverse(f.bytes));
+        let groups_wanted = state.config().target_partitions().max(1).min(files.len());
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
+        for (file, day) in files {
+            let path = self.lake.join(&file.path);
+            let mut partitioned =
+                PartitionedFile::new(path.to_string_lossy().to_string(), file.bytes);
+            partitioned.partition_values = vec![ScalarValue::Date32(Some(*day))];
+            let smallest = groups
+                .iter_mut()
+                .min_by_key(|(size, _)| *size)
+                .expect("at least one group");
+            smallest.0 += file.bytes;
+            smallest.1.push(partitioned);
+        }
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let table_schema = TableSchema::builder(self.table.file_schema())
+            .with_table_partition_cols(vec![partition_field()])
+            .build();
+        let source = format.file_source(table_schema);
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_file_groups(
+                groups
+                    .into_iter()
+                    .map(|(_, files)| FileGroup::new(files))
+                    .collect(),
+            )
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+}

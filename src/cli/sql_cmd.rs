@@ -1,0 +1,129 @@
+//! `convlake sql`: one query, or the statements of a file, over the latest snapshot.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::cli::output::{self, Format};
+use crate::query::{parse_param, plan, split_statements};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SqlArgs {
+    /// The query (or several, separated by `;`).
+    #[arg(conflicts_with = "file")]
+    query: Option<String>,
+    /// Read the statements from this file.
+    #[arg(short, long)]
+    file: Option<PathBuf>,
+    /// Result format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write the result of the last statement to this file (atomically).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// A named parameter for `$name` placeholders: `--param queue=Sales` (repeatable).
+    #[arg(long = "param", value_parser = parse_key_value)]
+    params: Vec<(String, String)>,
+    /// Cap on query memory, e.g. `2G` or `512M`; sorts and aggregations spill to disk beyond it.
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// Print the time each statement took to stderr.
+    #[arg(long)]
+    timing: bool,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected name=value, got {text:?}"))
+}
+
+/// Bytes of a size like `2G`, `512M`, `1048576`.
+pub(crate) fn parse_size(text: &str) -> anyhow::Result<usize> {
+    let t = text.trim().to_ascii_uppercase();
+    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a size such as 2G or 512M"))?;
+    let scale = match unit.trim_end_matches('B') {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        _ => anyhow::bail!("{text:?} is not a size such as 2G or 512M"),
+    };
+    Ok((n * scale) as usize)
+}
+
+/// A session over `lake`, with a memory cap if asked for.
+pub(crate) async fn session(
+    lake: &std::path::Path,
+    memory_limit: Option<&str>,
+) -> anyhow::Result<SessionContext> {
+    let config = SessionConfig::new();
+    let ctx = match memory_limit {
+        None => crate::catalog::open_with(lake, config).await?,
+        Some(limit) => {
+            let runtime = RuntimeEnvBuilder::new()
+                .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(parse_size(limit)?)))
+                .build_arc()?;
+            let ctx =
+                SessionContext::new_with_config_rt(config.with_information_schema(true), runtime);
+            let snapshot = crate::lake::snapshot::latest(lake)?;
+            crate::catalog::register_snapshot(&ctx, lake, &snapshot)?;
+            for (name, sql) in crate::catalog::VIEWS {
+                ctx.sql(sql)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("view {name}: {e}"))?;
+            }
+            ctx
+        }
+    };
+    Ok(ctx)
+}
+
+pub(crate) async fn run(lake: &std::path::Path, args: &SqlArgs) -> anyhow::Result<ExitCode> {
+    let text = match (&args.query, &args.file) {
+        (Some(q), _) => q.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
+        (None, None) => anyhow::bail!("give a query, or -f FILE with statements"),
+    };
+    if args.format == Format::Parquet && args.output.is_none() {
+        anyhow::bail!("--format parquet writes a file: add --output FILE");
+    }
+    let ctx = session(lake, args.memory_limit.as_deref()).await?;
+    let params: Vec<_> = args
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), parse_param(v)))
+        .collect();
+    let statements = split_statements(&text)?;
+    let stdout = std::io::stdout();
+    for (i, statement) in statements.iter().enumerate() {
+        let started = Instant::now();
+        let df = plan(&ctx, statement, &params).await?;
+        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        let last = i + 1 == statements.len();
+        match (&args.output, last) {
+            (Some(path), true) => output::write_file(args.format, &schema, &batches, path)?,
+            _ => {
+                let mut out = stdout.lock();
+                output::write(args.format, &schema, &batches, &mut out)?;
+                out.flush()?;
+            }
+        }
+        if args.timing {
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            eprintln!("{rows} row(s) in {:.3}s", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
