@@ -63,6 +63,14 @@ pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionCont
     let snapshot = snapshot::latest(lake)?;
     let ctx = SessionContext::new_with_config(config.with_information_schema(true));
     register_snapshot(&ctx, lake, &snapshot)?;
+    load_views(&ctx).await?;
+    Ok(ctx)
+}
+
+/// Registers the helper functions and creates the views of `sql/views/` in `ctx`, whose
+/// tables must be registered already.
+pub async fn load_views(ctx: &SessionContext) -> Result<()> {
+    crate::functions::register(ctx);
     for (name, sql) in VIEWS {
         ctx.sql(sql).await.map_err(|e| {
             Error::Usage(format!(
@@ -70,7 +78,7 @@ pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionCont
             ))
         })?;
     }
-    Ok(ctx)
+    Ok(())
 }
 
 /// Registers every table of `snapshot` in `ctx`.

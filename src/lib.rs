@@ -22,11 +22,13 @@ pub mod catalog;
 pub mod cli;
 pub mod columnar;
 pub mod error;
+pub mod functions;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod model;
 pub mod query;
+pub mod reports;
 pub mod schema;
 
 pub use error::{Error, Result};

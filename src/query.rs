@@ -75,6 +75,12 @@ pub fn explain(ctx: &SessionContext, err: datafusion::error::DataFusionError) ->
 
 /// The name in `names` closest to `word` by edit distance, if close enough to be a typo.
 pub fn closest<'n>(word: &str, names: &'n [String]) -> Option<&'n str> {
+    if let Some(prefixed) = names
+        .iter()
+        .find(|n| word.len() >= 3 && n.starts_with(word))
+    {
+        return Some(prefixed);
+    }
     names
         .iter()
         .map(|n| (edit_distance(word, n), n))

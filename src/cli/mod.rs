@@ -1,8 +1,10 @@
 //! The command line: clap definitions and the glue from each command to the library.
 //! Everything but parsing arguments and printing is library code.
 
+mod demo_cmd;
 mod ingest_cmd;
 pub mod output;
+mod report_cmd;
 mod schema_cmd;
 mod sql_cmd;
 
@@ -29,6 +31,11 @@ pub struct Cli {
 enum Command {
     /// Read exports into the lake (upsert by conversation, one atomic commit).
     Ingest(ingest_cmd::IngestArgs),
+    /// The main job on the sample exports: ingest, SQL, reports, all printed.
+    Demo(demo_cmd::DemoArgs),
+    /// Batch reports: list, run, or run a job file.
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// Run SQL over the latest snapshot of the lake.
     Sql(sql_cmd::SqlArgs),
     /// Remove files that no kept snapshot needs.
@@ -81,6 +88,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest_cmd::run_ingest(&cli.lake, &args),
         Command::Vacuum(args) => ingest_cmd::run_vacuum(&cli.lake, &args),
         Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&cli.lake, &args)),
+        Command::Report(command) => runtime()?.block_on(report_cmd::run(&cli.lake, &command)),
+        Command::Demo(args) => runtime()?.block_on(demo_cmd::run(&cli.lake, &args)),
         Command::Schema(args) => schema_cmd::run(&args),
         Command::Generate(args) => generate(args),
     }

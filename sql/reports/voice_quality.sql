@@ -1,0 +1,33 @@
+-- report: voice_quality
+-- measures: voice media quality by queue and edge: sessions measured, minimum and average of
+--   the per-session minimum MOS and R-factor, share of sessions under MOS 3.5, packets lost.
+-- grain: queue_id × edge_id, over the whole interval.
+-- parameters: $interval_start, $interval_end, $min_date, $max_date, $queues.
+-- definition: from each voice session's mediaEndpointStats (minMos, minRFactor,
+--   discardedPackets); the session's queue is that of its first segment with one (for the
+--   customer's session: the first queue the conversation entered). Sessions count by the
+--   eventTime of their stats.
+WITH stats AS (
+    SELECT conversation_id, session['edge_id'] AS edge_id, session['segments'][1]['queue_id'] AS queue_id,
+        unnest(session['media_endpoint_stats']) AS stat
+    FROM (
+        SELECT conversation_id, unnest(sessions) AS session
+        FROM participants
+        WHERE conversation_date BETWEEN $min_date AND $max_date
+    )
+    WHERE session['media_type'] = 'voice'
+)
+SELECT
+    queue_id, edge_id,
+    count(*) AS sessions_measured,
+    min(stat['min_mos']) AS min_mos,
+    avg(stat['min_mos']) AS avg_min_mos,
+    min(stat['min_r_factor']) AS min_r_factor,
+    avg(stat['min_r_factor']) AS avg_min_r_factor,
+    100.0 * count(*) FILTER (WHERE stat['min_mos'] < 3.5) / count(*) AS pct_under_3_5,
+    sum(stat['discarded_packets']) AS discarded_packets
+FROM stats
+WHERE stat['event_time'] >= $interval_start AND stat['event_time'] < $interval_end
+  AND ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
+GROUP BY queue_id, edge_id
+ORDER BY min_mos, queue_id, edge_id

@@ -1,0 +1,220 @@
+//! `convlake report list | run | job`: the batch reporting commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::output::{self, Format};
+use crate::reports::{discover, read_job, run_all, select, Report, ReportOutcome, ReportParams};
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ReportCommand {
+    /// List the reports with what each measures.
+    List {
+        /// Use the report files of this directory instead of the built-in ones.
+        #[arg(long)]
+        reports_dir: Option<PathBuf>,
+    },
+    /// Run reports over the lake and write one file per report.
+    Run(RunArgs),
+    /// Run the batch a job file describes (reports, parameters, output paths).
+    Job {
+        /// The job file (TOML).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Report names (see `convlake report list`).
+    #[arg(required_unless_present = "all")]
+    names: Vec<String>,
+    /// Run every report.
+    #[arg(long, conflicts_with = "names")]
+    all: bool,
+    /// The ISO-8601 interval, as Genesys writes it: 2026-11-01T00:00:00Z/2026-11-08T00:00:00Z.
+    #[arg(long)]
+    interval: String,
+    /// IANA time zone for bucketing.
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Bucket size, an ISO-8601 duration: PT15M, PT30M, PT1H, P1D, P1W, P1M.
+    #[arg(long, default_value = "PT30M")]
+    granularity: String,
+    /// Only these queue ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    queues: Vec<String>,
+    /// Only these media types (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    media_types: Vec<String>,
+    /// Only these agents' user ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    users: Vec<String>,
+    /// Service level target in seconds.
+    #[arg(long, default_value_t = 20)]
+    service_level_seconds: u32,
+    /// Count flow-outs in the service level's denominator.
+    #[arg(long)]
+    service_level_include_flow_outs: bool,
+    /// Keep short abandons in the service level's denominator (left out by default).
+    #[arg(long)]
+    service_level_keep_short_abandons: bool,
+    /// Output directory (one file per report). Without it, results are printed.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Output format of the files.
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+    /// Use the report files of this directory instead of the built-in ones.
+    #[arg(long)]
+    reports_dir: Option<PathBuf>,
+}
+
+pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ReportCommand::List { reports_dir } => {
+            for report in discover(reports_dir.as_deref())? {
+                println!("{:<22} {}", report.name, report.summary());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReportCommand::Run(args) => {
+            let all = discover(args.reports_dir.as_deref())?;
+            let reports = if args.all {
+                all
+            } else {
+                select(&all, &args.names)?
+            };
+            let params = ReportParams {
+                interval: args.interval.clone(),
+                tz: args.tz.clone(),
+                granularity: args.granularity.clone(),
+                queues: args.queues.clone(),
+                media_types: args.media_types.clone(),
+                users: args.users.clone(),
+                service_level_seconds: args.service_level_seconds,
+                service_level_include_flow_outs: args.service_level_include_flow_outs,
+                service_level_exclude_short_abandons: !args.service_level_keep_short_abandons,
+                ..ReportParams::for_interval(&args.interval)
+            };
+            params.bind()?;
+            let outcomes = execute(
+                lake,
+                &reports,
+                &params,
+                args.out.as_deref(),
+                args.format,
+                None,
+            )
+            .await?;
+            Ok(finish(&outcomes))
+        }
+        ReportCommand::Job { file } => {
+            let job = read_job(file)?;
+            let format = match job.format.as_str() {
+                "csv" => Format::Csv,
+                "parquet" => Format::Parquet,
+                "json" => Format::Json,
+                other => anyhow::bail!(
+                    "{}: format {other:?} is not one of csv, parquet, json",
+                    file.display()
+                ),
+            };
+            let lake = job.lake.clone().unwrap_or_else(|| lake.to_path_buf());
+            let all = discover(None)?;
+            // Check every run before running any.
+            let mut plans = Vec::new();
+            for run in &job.runs {
+                let reports = if run.reports == ["all"] {
+                    all.clone()
+                } else {
+                    select(&all, &run.reports)?
+                };
+                run.params.bind()?;
+                let out = run
+                    .out
+                    .as_ref()
+                    .map_or(job.out.clone(), |o| job.out.join(o));
+                plans.push((reports, run.params.clone(), out));
+            }
+            let mut outcomes = Vec::new();
+            for (reports, params, out) in plans {
+                outcomes.extend(execute(&lake, &reports, &params, Some(&out), format, None).await?);
+            }
+            Ok(finish(&outcomes))
+        }
+    }
+}
+
+/// Runs `reports`, writing files under `out` or printing them; prints a summary line each.
+/// Printed results show at most `print_rows` rows each.
+pub(crate) async fn execute(
+    lake: &Path,
+    reports: &[Report],
+    params: &ReportParams,
+    out: Option<&Path>,
+    format: Format,
+    print_rows: Option<usize>,
+) -> anyhow::Result<Vec<ReportOutcome>> {
+    let ctx = crate::catalog::open(lake).await?;
+    let extension = match format {
+        Format::Table => "txt",
+        Format::Csv => "csv",
+        Format::Json => "json",
+        Format::Ndjson => "ndjson",
+        Format::Parquet => "parquet",
+    };
+    let outcomes = run_all(&ctx, reports, params, |report, batches, schema| match out {
+        Some(dir) => {
+            let path = dir.join(format!("{}.{extension}", report.name));
+            output::write_file(format, &schema, batches, &path)?;
+            Ok(Some(path))
+        }
+        None => {
+            println!("== {}: {}", report.name, report.summary());
+            let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let shown = match print_rows {
+                Some(limit) if limit < total => {
+                    let all = arrow::compute::concat_batches(&schema, batches)?;
+                    vec![all.slice(0, limit)]
+                }
+                _ => batches.to_vec(),
+            };
+            let mut stdout = std::io::stdout().lock();
+            output::write(Format::Table, &schema, &shown, &mut stdout)?;
+            if shown.iter().map(|b| b.num_rows()).sum::<usize>() < total {
+                println!(
+                    "({total} rows, {} shown)",
+                    shown.iter().map(|b| b.num_rows()).sum::<usize>()
+                );
+            }
+            Ok(None)
+        }
+    })
+    .await?;
+    Ok(outcomes)
+}
+
+fn finish(outcomes: &[ReportOutcome]) -> ExitCode {
+    let mut failed = 0;
+    eprintln!("{:<22} {:>8} {:>9}  result", "report", "rows", "seconds");
+    for o in outcomes {
+        let result = match (&o.error, &o.output) {
+            (Some(e), _) => {
+                failed += 1;
+                format!("FAILED: {e}")
+            }
+            (None, Some(p)) => p.display().to_string(),
+            (None, None) => "printed".into(),
+        };
+        eprintln!(
+            "{:<22} {:>8} {:>9.3}  {result}",
+            o.report, o.rows, o.seconds
+        );
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} report(s) failed", outcomes.len());
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

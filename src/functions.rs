@@ -1,0 +1,357 @@
+//! SQL helper functions that queries over these exports keep needing, registered in every
+//! session by [`crate::catalog`]:
+//!
+//! | function | result |
+//! | --- | --- |
+//! | `interval_start('2026-11-01T00:00:00Z/2026-11-08T00:00:00Z')` | start of a Genesys ISO-8601 interval |
+//! | `interval_end(interval)` | its end |
+//! | `iso_duration_ms('PT30M')` | milliseconds of an ISO-8601 duration (`PnW`, `PnD`, `PTnHnMnS`) |
+//! | `tz_bucket(ts, 'PT15M', 'Europe/Berlin')` | start (UTC instant) of the local bucket holding `ts` |
+//! | `format_duration(ms)` | `H:MM:SS` |
+//! | `json_text(json, 'participants[0].purpose')` | a value out of JSON text (`raw_conversations.json`) |
+//!
+//! Parsing lives in plain functions ([`parse_interval`], [`parse_duration`], [`bucket_start`])
+//! that the report runner uses too, to reject bad parameters before any query runs.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::prelude::SessionContext;
+
+use crate::model::parse_timestamp;
+
+/// A calendar-aware bucket size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    /// A fixed length in milliseconds (seconds, minutes, hours, days, weeks).
+    Fixed(i64),
+    /// Whole calendar months.
+    Months(u32),
+}
+
+/// Parses an ISO-8601 duration: `PT15M`, `PT1H30M`, `P1D`, `P1W`, `P1M` (months), `PT30S`.
+pub fn parse_duration(text: &str) -> Option<Granularity> {
+    let t = text.trim().to_ascii_uppercase();
+    let rest = t.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let mut ms: i64 = 0;
+    let mut months = 0u32;
+    let mut any = false;
+    for (part, in_time) in [(date, false), (time.unwrap_or(""), true)] {
+        let mut number = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let n: i64 = number.parse().ok()?;
+            number.clear();
+            any = true;
+            match (c, in_time) {
+                ('W', false) => ms += n * 7 * 86_400_000,
+                ('D', false) => ms += n * 86_400_000,
+                ('M', false) => months += u32::try_from(n).ok()?,
+                ('H', true) => ms += n * 3_600_000,
+                ('M', true) => ms += n * 60_000,
+                ('S', true) => ms += n * 1000,
+                _ => return None,
+            }
+        }
+        if !number.is_empty() {
+            return None;
+        }
+    }
+    match (any, months, ms) {
+        (false, _, _) => None,
+        (true, 0, ms) if ms > 0 => Some(Granularity::Fixed(ms)),
+        (true, m, 0) if m > 0 => Some(Granularity::Months(m)),
+        _ => None,
+    }
+}
+
+/// Parses a Genesys interval `start/end` (both ISO-8601 date-times) into epoch milliseconds.
+pub fn parse_interval(text: &str) -> Option<(i64, i64)> {
+    let (a, b) = text.split_once('/')?;
+    Some((
+        parse_timestamp(a.trim())?.millis,
+        parse_timestamp(b.trim())?.millis,
+    ))
+}
+
+/// The UTC instant where the local (`tz`) bucket of `granularity` holding `ms` starts.
+/// Buckets of a day or less start at local midnight plus whole multiples; weeks start on
+/// Monday; months on the first.
+pub fn bucket_start(ms: i64, granularity: Granularity, tz: Tz) -> Option<i64> {
+    let local = tz.timestamp_millis_opt(ms).single()?.naive_local();
+    let midnight = local.date().and_hms_opt(0, 0, 0)?;
+    let start: NaiveDateTime = match granularity {
+        Granularity::Fixed(step) if step <= 86_400_000 => {
+            let since = (local - midnight).num_milliseconds();
+            midnight + chrono::Duration::milliseconds(since - since.rem_euclid(step))
+        }
+        Granularity::Fixed(step) if step % (7 * 86_400_000) == 0 => {
+            midnight - chrono::Duration::days(i64::from(local.weekday().num_days_from_monday()))
+        }
+        Granularity::Fixed(_) => midnight,
+        Granularity::Months(m) => {
+            let index = local.year() * 12 + local.month0() as i32;
+            let index = index - index.rem_euclid(m as i32);
+            NaiveDate::from_ymd_opt(index.div_euclid(12), (index.rem_euclid(12) + 1) as u32, 1)?
+                .and_hms_opt(0, 0, 0)?
+        }
+    };
+    // A bucket starting in a DST gap starts at the first instant after it.
+    let resolved = tz.from_local_datetime(&start);
+    let instant = resolved.earliest().or_else(|| {
+        tz.from_local_datetime(&(start + chrono::Duration::hours(1)))
+            .earliest()
+    })?;
+    Some(instant.timestamp_millis())
+}
+
+/// Formats milliseconds as `H:MM:SS`.
+pub fn format_duration(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let s = ms.unsigned_abs() / 1000;
+    format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn utc_ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn strings(arg: &ArrayRef) -> datafusion::error::Result<StringArray> {
+    let casted = arrow::compute::cast(arg, &DataType::Utf8)?;
+    Ok(casted.as_string::<i32>().clone())
+}
+
+fn exec_err(text: String) -> DataFusionError {
+    DataFusionError::Execution(text)
+}
+
+/// Registers every function of this module in `ctx`.
+pub fn register(ctx: &SessionContext) {
+    for (name, start) in [("interval_start", true), ("interval_end", false)] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8],
+            utc_ts(),
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let texts = strings(&arrays[0])?;
+                let out: TimestampMillisecondArray = texts
+                    .iter()
+                    .map(|t| match t {
+                        None => Ok(None),
+                        Some(t) => parse_interval(t).map(|(a, b)| Some(if start { a } else { b })).ok_or_else(|| {
+                            exec_err(format!("{t:?} is not an ISO-8601 interval such as 2026-11-01T00:00:00Z/2026-11-08T00:00:00Z"))
+                        }),
+                    })
+                    .collect::<datafusion::error::Result<Vec<_>>>()?
+                    .into();
+                Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
+            }),
+        ));
+    }
+    ctx.register_udf(create_udf(
+        "iso_duration_ms",
+        vec![DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let texts = strings(&arrays[0])?;
+            let out: Int64Array = texts
+                .iter()
+                .map(|t| match t.map(parse_duration) {
+                    None => Ok(None),
+                    Some(Some(Granularity::Fixed(ms))) => Ok(Some(ms)),
+                    Some(_) => Err(exec_err(format!(
+                        "{t:?} is not a fixed ISO-8601 duration such as PT30M or P1D"
+                    ))),
+                })
+                .collect::<datafusion::error::Result<_>>()?;
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "tz_bucket",
+        vec![utc_ts(), DataType::Utf8, DataType::Utf8],
+        utc_ts(),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let ts = arrow::compute::cast(&arrays[0], &utc_ts())?;
+            let ts = ts.as_primitive::<TimestampMillisecondType>();
+            let granularities = strings(&arrays[1])?;
+            let zones = strings(&arrays[2])?;
+            let mut cache: Option<(String, String, Granularity, Tz)> = None;
+            let mut out = Vec::with_capacity(ts.len());
+            for i in 0..ts.len() {
+                if ts.is_null(i) || granularities.is_null(i) || zones.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let (g, z) = (granularities.value(i), zones.value(i));
+                if cache
+                    .as_ref()
+                    .is_none_or(|(cg, cz, _, _)| cg != g || cz != z)
+                {
+                    let granularity = parse_duration(g).ok_or_else(|| {
+                        exec_err(format!(
+                            "{g:?} is not an ISO-8601 duration such as PT15M or P1D"
+                        ))
+                    })?;
+                    let tz: Tz = z.parse().map_err(|_| {
+                        exec_err(format!(
+                            "{z:?} is not an IANA time zone such as Europe/Berlin"
+                        ))
+                    })?;
+                    cache = Some((g.to_string(), z.to_string(), granularity, tz));
+                }
+                let (_, _, granularity, tz) = cache.as_ref().expect("just set");
+                out.push(bucket_start(ts.value(i), *granularity, *tz));
+            }
+            Ok(ColumnarValue::Array(Arc::new(
+                TimestampMillisecondArray::from(out).with_timezone("UTC"),
+            )))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "format_duration",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let ms = arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+            let out: StringArray = ms
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(format_duration))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "json_text",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (docs, paths) = (strings(&arrays[0])?, strings(&arrays[1])?);
+            let out: StringArray = docs
+                .iter()
+                .zip(paths.iter())
+                .map(|(doc, path)| json_text(doc?, path?))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+}
+
+/// The value at `path` (`a.b[0].c`, optionally starting with `$.`) in the JSON text `doc`:
+/// strings as they are, other values as JSON text; `None` when absent or not JSON.
+pub fn json_text(doc: &str, path: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(doc).ok()?;
+    let path = path.trim().trim_start_matches('$').trim_start_matches('.');
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            value = value.get_mut(key)?.take();
+        }
+        for index in indexes.split('[').filter(|s| !s.is_empty()) {
+            let i: usize = index.trim_end_matches(']').parse().ok()?;
+            value = value.get_mut(i)?.take();
+        }
+    }
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("PT15M"), Some(Granularity::Fixed(900_000)));
+        assert_eq!(
+            parse_duration("PT1H30M"),
+            Some(Granularity::Fixed(5_400_000))
+        );
+        assert_eq!(parse_duration("P1D"), Some(Granularity::Fixed(86_400_000)));
+        assert_eq!(parse_duration("P1W"), Some(Granularity::Fixed(604_800_000)));
+        assert_eq!(parse_duration("P1M"), Some(Granularity::Months(1)));
+        for bad in ["15m", "PT", "P", "PT15X", "P1DT", "PT-5M", ""] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn buckets_follow_the_local_clock() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // 2026-11-02T08:07:00Z is 09:07 in Berlin (CET, UTC+1): the 09:00 local quarter hour.
+        let ms = parse_timestamp("2026-11-02T08:07:00.000Z").unwrap().millis;
+        let quarter = bucket_start(ms, Granularity::Fixed(900_000), berlin).unwrap();
+        assert_eq!(
+            quarter,
+            parse_timestamp("2026-11-02T08:00:00.000Z").unwrap().millis
+        );
+        // Its local day starts at 2026-11-01T23:00:00Z.
+        let day = bucket_start(ms, Granularity::Fixed(86_400_000), berlin).unwrap();
+        assert_eq!(
+            day,
+            parse_timestamp("2026-11-01T23:00:00.000Z").unwrap().millis
+        );
+        // The week starts on Monday 2026-11-02 local.
+        let week = bucket_start(ms, Granularity::Fixed(604_800_000), berlin).unwrap();
+        assert_eq!(week, day);
+        // The month starts on 2026-11-01 local = 2026-10-31T23:00:00Z.
+        let month = bucket_start(ms, Granularity::Months(1), berlin).unwrap();
+        assert_eq!(
+            month,
+            parse_timestamp("2026-10-31T23:00:00.000Z").unwrap().millis
+        );
+        // Across the spring-forward day the local day is 23 hours long.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let ms = parse_timestamp("2026-03-08T12:00:00.000Z").unwrap().millis;
+        assert_eq!(
+            bucket_start(ms, Granularity::Fixed(86_400_000), ny).unwrap(),
+            parse_timestamp("2026-03-08T05:00:00.000Z").unwrap().millis
+        );
+    }
+
+    #[test]
+    fn intervals_and_formatting() {
+        let (a, b) = parse_interval("2026-11-01T00:00:00Z/2026-11-08T00:00:00Z").unwrap();
+        assert_eq!(b - a, 7 * 86_400_000);
+        assert_eq!(parse_interval("2026-11-01"), None);
+        assert_eq!(format_duration(3_723_000), "1:02:03");
+        assert_eq!(
+            json_text(r#"{"a":[{"b":"x"},{"b":2}]}"#, "$.a[1].b").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            json_text(r#"{"a":[{"b":"x"}]}"#, "a[0].b").as_deref(),
+            Some("x")
+        );
+        assert_eq!(json_text(r#"{"a":1}"#, "missing"), None);
+    }
+}
