@@ -293,6 +293,8 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         }
     }
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io("cannot remove", &staging, e))?;
+    // The parent goes too when no other work is under way (it never is: we hold the lock).
+    let _ = std::fs::remove_dir(meta_dir(lake).join("staging"));
     summary.seconds = started.elapsed().as_secs_f64();
     drop(lock);
     Ok(summary)

@@ -1,7 +1,9 @@
 //! convlake's integration tests: one binary, one module per area, a shared `util`.
 
+mod cli;
 mod decode;
 mod hostile;
+mod lake;
 mod reference;
 mod roundtrip;
 mod util;

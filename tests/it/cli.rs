@@ -1,0 +1,198 @@
+//! The real binary, end to end: generate → ingest (files and stdin) → sql → reports, and the
+//! errors users see.
+
+use std::process::{Command, Stdio};
+
+use crate::util::binary;
+
+fn convlake(lake: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .arg("--lake")
+        .arg(lake)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn generate_ingest_query_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let pages = dir.path().join("pages");
+    let out = convlake(
+        &lake,
+        &[
+            "generate",
+            "--conversations",
+            "300",
+            "--format",
+            "query-pages",
+            "--gzip",
+            "--out",
+            pages.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = convlake(&lake, &["ingest", "--json", pages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["conversations_new"], 300);
+    assert_eq!(summary["rejected"], 0);
+
+    let out = convlake(&lake, &["sql", "--format", "csv", "SELECT count(*) AS n FROM conversations; SELECT count(DISTINCT conversation_id) AS n FROM raw_conversations"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "n\n300\nn\n300\n");
+
+    let reports = dir.path().join("reports");
+    let out = convlake(
+        &lake,
+        &[
+            "report",
+            "run",
+            "--all",
+            "--interval",
+            "2026-11-02T00:00:00Z/2026-11-09T00:00:00Z",
+            "--tz",
+            "Europe/Berlin",
+            "--granularity",
+            "PT1H",
+            "--out",
+            reports.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let queue = std::fs::read_to_string(reports.join("queue_performance.csv")).unwrap();
+    assert!(
+        queue.starts_with("queue_id,interval_start,offered,answered,abandoned"),
+        "{queue}"
+    );
+    assert!(queue.lines().count() > 10);
+    assert_eq!(
+        std::fs::read_dir(&reports).unwrap().count(),
+        convlake::reports::BUILT_IN.len()
+    );
+}
+
+#[test]
+fn stdin_and_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let record = std::fs::read_to_string(crate::util::fixture(
+        "genesys/blueprint-sql-conversation2.json",
+    ))
+    .unwrap();
+    let compact =
+        serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&record).unwrap())
+            .unwrap();
+    let mut child = Command::new(binary())
+        .args(["--lake", lake.to_str().unwrap(), "ingest", "--strict", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{compact}\n{{broken\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    // One stored, one rejected: --strict makes that a failure, and says where the reject went.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("2 read = 1 stored + 0 superseded + 1 rejected"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rejected records are in"), "{stderr}");
+    assert!(
+        stderr
+            .contains("lenient date-times at participants[].sessions[].segments[].segmentStart: 4"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn user_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("nowhere");
+    let out = convlake(&lake, &["sql", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("hint: ingest exports first"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = convlake(
+        &lake,
+        &["ingest", dir.path().join("missing.json").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing.json: cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    for (args, expected) in [
+        (
+            vec!["--interval", "2026-11-09T00:00:00Z/2026-11-02T00:00:00Z"],
+            "ends before it starts",
+        ),
+        (
+            vec!["--interval", "last week"],
+            "is not an ISO-8601 interval",
+        ),
+        (
+            vec![
+                "--interval",
+                "2026-11-02T00:00:00Z/2026-11-09T00:00:00Z",
+                "--tz",
+                "Mars/Olympus",
+            ],
+            "is not an IANA time zone",
+        ),
+        (
+            vec![
+                "--interval",
+                "2026-11-02T00:00:00Z/2026-11-09T00:00:00Z",
+                "--granularity",
+                "15 minutes",
+            ],
+            "is not an ISO-8601 duration",
+        ),
+    ] {
+        let mut all = vec!["report", "run", "queue_performance"];
+        all.extend(args);
+        let out = convlake(&lake, &all);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = convlake(
+        &lake,
+        &[
+            "report",
+            "run",
+            "queue_perf",
+            "--interval",
+            "2026-11-02T00:00:00Z/2026-11-09T00:00:00Z",
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("did you mean \"queue_performance\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
