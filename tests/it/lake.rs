@@ -1,10 +1,9 @@
 //! The lake: upsert by conversation with freshness, idempotent and atomic commits, files that
 //! other engines can read, and records that reconcile.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::AsArray;
 use convlake::generate::{write_export, ExportFormat, GenerateOptions};
 use convlake::ingest::{discover, Input};
 use convlake::lake::snapshot;
@@ -19,62 +18,6 @@ fn ingest_paths(lake: &Path, paths: &[&Path]) -> IngestSummary {
     let summary = ingest(lake, inputs, &IngestOptions::default()).unwrap();
     assert!(summary.reconciles(), "{summary:?}");
     summary
-}
-
-/// Every row of every table of the latest snapshot, read with the parquet crate, as text
-/// sorted: the content of the lake, whatever the file names.
-fn content(lake: &Path) -> BTreeMap<String, Vec<String>> {
-    let snap = snapshot::latest(lake).unwrap();
-    let mut out = BTreeMap::new();
-    for table in Table::ALL {
-        let mut rows = Vec::new();
-        for file in snap.files(table.name()) {
-            for batch in convlake::lake::files::read_all(&lake.join(&file.path)).unwrap() {
-                let batch = if table == Table::RawConversations {
-                    // Ingest time is the one column that differs between runs by design.
-                    let keep: Vec<usize> = (0..batch.num_columns())
-                        .filter(|&i| batch.schema().field(i).name() != "ingested_at")
-                        .collect();
-                    batch.project(&keep).unwrap()
-                } else {
-                    batch
-                };
-                rows.extend(render(&batch));
-            }
-        }
-        rows.sort();
-        out.insert(table.name().to_string(), rows);
-    }
-    out
-}
-
-/// Equal lake contents, or a message naming the first table and row that differ.
-fn assert_same(got: &BTreeMap<String, Vec<String>>, want: &BTreeMap<String, Vec<String>>) {
-    for (table, rows) in want {
-        let other = &got[table];
-        let first = rows.iter().zip(other).position(|(a, b)| a != b);
-        assert!(
-            first.is_none() && rows.len() == other.len(),
-            "{table} differs ({} vs {} rows) at row {first:?}:\n want {}\n got  {}",
-            rows.len(),
-            other.len(),
-            first.map_or("", |i| &rows[i][..rows[i].len().min(400)]),
-            first.map_or("", |i| &other[i][..other[i].len().min(400)])
-        );
-    }
-}
-
-fn render(batch: &RecordBatch) -> Vec<String> {
-    let formatted = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
-        .unwrap()
-        .to_string();
-    // Cells are padded to the widths of their batch: trim them so rows compare across files.
-    formatted
-        .lines()
-        .skip(3)
-        .filter(|l| l.starts_with('|'))
-        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join("|"))
-        .collect()
 }
 
 fn generate(dir: &Path, options: &GenerateOptions) -> std::path::PathBuf {

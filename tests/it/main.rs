@@ -1,6 +1,7 @@
 //! convlake's integration tests: one binary, one module per area, a shared `util`.
 
 mod cli;
+mod crash;
 mod decode;
 mod hostile;
 mod lake;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use convlake::ingest::{DecoderBuilder, Input, Reject};
+use convlake::lake::snapshot;
 use convlake::model::audit::DriftReport;
 use convlake::schema::{pages_schema, Table};
 
@@ -118,4 +119,60 @@ pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
         .downcast_ref::<arrow::array::Int64Array>()
         .unwrap();
     column.iter().collect()
+}
+
+/// Every row of every table of the latest snapshot, read with the parquet crate, as text
+/// sorted: the content of the lake, whatever the file names.
+pub fn content(lake: &Path) -> BTreeMap<String, Vec<String>> {
+    let snap = snapshot::latest(lake).unwrap();
+    let mut out = BTreeMap::new();
+    for table in Table::ALL {
+        let mut rows = Vec::new();
+        for file in snap.files(table.name()) {
+            for batch in convlake::lake::files::read_all(&lake.join(&file.path)).unwrap() {
+                let batch = if table == Table::RawConversations {
+                    // Ingest time is the one column that differs between runs by design.
+                    let keep: Vec<usize> = (0..batch.num_columns())
+                        .filter(|&i| batch.schema().field(i).name() != "ingested_at")
+                        .collect();
+                    batch.project(&keep).unwrap()
+                } else {
+                    batch
+                };
+                rows.extend(render(&batch));
+            }
+        }
+        rows.sort();
+        out.insert(table.name().to_string(), rows);
+    }
+    out
+}
+
+/// Equal lake contents, or a message naming the first table and row that differ.
+pub fn assert_same(got: &BTreeMap<String, Vec<String>>, want: &BTreeMap<String, Vec<String>>) {
+    for (table, rows) in want {
+        let other = &got[table];
+        let first = rows.iter().zip(other).position(|(a, b)| a != b);
+        assert!(
+            first.is_none() && rows.len() == other.len(),
+            "{table} differs ({} vs {} rows) at row {first:?}:\n want {}\n got  {}",
+            rows.len(),
+            other.len(),
+            first.map_or("", |i| &rows[i][..rows[i].len().min(400)]),
+            first.map_or("", |i| &other[i][..other[i].len().min(400)])
+        );
+    }
+}
+
+fn render(batch: &RecordBatch) -> Vec<String> {
+    let formatted = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
+        .unwrap()
+        .to_string();
+    // Cells are padded to the widths of their batch: trim them so rows compare across files.
+    formatted
+        .lines()
+        .skip(3)
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join("|"))
+        .collect()
 }

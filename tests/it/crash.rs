@@ -1,0 +1,125 @@
+//! Crash safety: a real `convlake ingest` process is killed (SIGKILL) at many points of its
+//! work. After each kill the lake opens and holds either the state before the ingest or the
+//! state after it, never a mix; running the same ingest again then ends in exactly the state
+//! an uninterrupted run gives.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use convlake::generate::{write_export, ExportFormat, GenerateOptions};
+
+use crate::util::{assert_same, binary, content};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn ingest_command(lake: &Path, inputs: &[&Path]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .arg("--lake")
+        .arg(lake)
+        .arg("ingest")
+        .args(inputs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+#[test]
+fn killed_ingests_leave_old_or_new_state_and_rerun_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let early = dir.path().join("early.ndjson");
+    write_export(
+        &GenerateOptions {
+            conversations: 600,
+            seed: 21,
+            reexport_share: 0.3,
+            ..Default::default()
+        },
+        ExportFormat::Ndjson,
+        100,
+        false,
+        &early,
+    )
+    .unwrap();
+    let later = dir.path().join("early.reexport.ndjson");
+    let fresh = dir.path().join("fresh.ndjson");
+    write_export(
+        &GenerateOptions {
+            conversations: 600,
+            seed: 22,
+            ..Default::default()
+        },
+        ExportFormat::Ndjson,
+        100,
+        false,
+        &fresh,
+    )
+    .unwrap();
+
+    // The state before: the early export. The ingest under test updates and adds.
+    let base = dir.path().join("base");
+    assert!(ingest_command(&base, &[&early]).status().unwrap().success());
+    let before = content(&base);
+
+    let reference = dir.path().join("reference");
+    copy_dir(&base, &reference);
+    let started = Instant::now();
+    assert!(ingest_command(&reference, &[&later, &fresh])
+        .status()
+        .unwrap()
+        .success());
+    let full_run = started.elapsed();
+    let after = content(&reference);
+    assert_ne!(before["conversations"].len(), after["conversations"].len());
+
+    let kills = 12;
+    let (mut saw_old, mut saw_new) = (0, 0);
+    for k in 0..kills {
+        let lake = dir.path().join(format!("kill-{k}"));
+        copy_dir(&base, &lake);
+        let mut child = ingest_command(&lake, &[&later, &fresh]).spawn().unwrap();
+        // Spread the kills over the whole run, a little past its end too.
+        std::thread::sleep(
+            full_run.mul_f64(k as f64 / (kills - 2) as f64) + Duration::from_millis(k as u64 % 3),
+        );
+        let _ = child.kill();
+        child.wait().unwrap();
+
+        let state = content(&lake);
+        if state == before {
+            saw_old += 1;
+        } else {
+            assert_same(&state, &after);
+            saw_new += 1;
+        }
+        assert!(
+            ingest_command(&lake, &[&later, &fresh])
+                .status()
+                .unwrap()
+                .success(),
+            "re-run after kill {k} failed"
+        );
+        assert_same(&content(&lake), &after);
+        // Leftovers of the killed run are gone after the re-run.
+        assert!(
+            !lake.join("_convlake/staging").exists(),
+            "staging left after kill {k}"
+        );
+    }
+    assert!(
+        saw_old > 0 && saw_new > 0,
+        "kills should land before and after the commit: old {saw_old}, new {saw_new}"
+    );
+}
