@@ -1,5 +1,6 @@
 //! convlake's integration tests: one binary, one module per area, a shared `util`.
 
+mod catalog;
 mod cli;
 mod crash;
 mod decode;
@@ -7,4 +8,5 @@ mod hostile;
 mod lake;
 mod reference;
 mod roundtrip;
+mod slt;
 mod util;
