@@ -6,6 +6,7 @@ mod ingest_cmd;
 pub mod output;
 mod report_cmd;
 mod schema_cmd;
+mod shell_cmd;
 mod sql_cmd;
 
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ enum Command {
     Report(report_cmd::ReportCommand),
     /// Run SQL over the latest snapshot of the lake.
     Sql(sql_cmd::SqlArgs),
+    /// Interactive SQL over the latest snapshot of the lake.
+    Shell(shell_cmd::ShellArgs),
     /// Remove files that no kept snapshot needs.
     Vacuum(ingest_cmd::VacuumArgs),
     /// Print the tables and their columns (the SQL contract).
@@ -89,6 +92,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Vacuum(args) => ingest_cmd::run_vacuum(&cli.lake, &args),
         Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&cli.lake, &args)),
         Command::Report(command) => runtime()?.block_on(report_cmd::run(&cli.lake, &command)),
+        Command::Shell(args) => runtime()?.block_on(shell_cmd::run(&cli.lake, &args)),
         Command::Demo(args) => runtime()?.block_on(demo_cmd::run(&cli.lake, &args)),
         Command::Schema(args) => schema_cmd::run(&args),
         Command::Generate(args) => generate(args),

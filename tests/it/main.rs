@@ -7,6 +7,7 @@ mod decode;
 mod hostile;
 mod lake;
 mod reference;
+mod reports;
 mod roundtrip;
 mod slt;
 mod util;

@@ -1,0 +1,380 @@
+//! Reports: KPIs over a hand-made fixture, worked out by hand below; golden results for every
+//! report; and the invariants of DESIGN.md ("Metrics") over generated data.
+//!
+//! The fixture (`tests/fixtures/reports/fixture.ndjson`), queue q1-0000-sales, 2026-11-02 UTC:
+//!
+//! | conv | queue wait | outcome                         | agent | talk      | hold | acw | handle |
+//! | ---- | ---------- | ------------------------------- | ----- | --------- | ---- | --- | ------ |
+//! | A    | 10 s       | answered (after an IVR)         | u1    | 60 s+40 s | 20 s | 30 s| 150 s  |
+//! | B    | 30 s       | answered, over the 20 s target  | u2    | 50 s      | -    | 10 s| 60 s   |
+//! | C    | 5 s        | abandoned, short (< 10 s)       |       |           |      |     |        |
+//! | D    | 40 s       | abandoned                       |       |           |      |     |        |
+//! | E    | 60 s       | flowed out                      |       |           |      |     |        |
+//!
+//! Queue, by day: offered 5 = answered 2 + abandoned 2 + flow-outs 1; ASA = (10 + 30) / 2 = 20 s;
+//! average wait = (10 + 30 + 5 + 40 + 60) / 5 = 29 s, longest 60 s; answered over target 1 (B);
+//! service level (short abandons left out, flow-outs not counted) = (2 - 1) / (2 + 2 - 1) =
+//! 33.33 %; abandon % = 2 / 5 = 40 %; answer % = 2 / 5 = 40 %.
+//! Agents: u1 answered 1, handled 1, talk 100 s in 2 talk segments (average 50 s), hold 20 s,
+//! acw 30 s, AHT 150 s; u2 answered 1, handled 1, talk 50 s, acw 10 s, AHT 60 s.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use convlake::generate::{write_export, ExportFormat, GenerateOptions};
+use convlake::ingest::discover;
+use convlake::lake::upsert::{ingest, IngestOptions};
+use convlake::reports::{discover as reports, run_one, ReportParams};
+
+use crate::util::{fixture, repo};
+
+/// Rows of `batches` as maps column → displayed value.
+fn rows(batches: &[RecordBatch]) -> Vec<BTreeMap<String, String>> {
+    let options = FormatOptions::default().with_null("");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            out.push(
+                batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(f, fmt)| (f.name().clone(), fmt.value(row).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+fn csv(batches: &[RecordBatch]) -> String {
+    let mut buffer = Vec::new();
+    {
+        let mut writer = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buffer);
+        for b in batches {
+            writer.write(b).unwrap();
+        }
+    }
+    String::from_utf8(buffer).unwrap()
+}
+
+fn fixture_lake(dir: &Path) -> std::path::PathBuf {
+    let lake = dir.join("lake");
+    let summary = ingest(
+        &lake,
+        discover(&[fixture("reports")]).unwrap(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    assert_eq!((summary.stored, summary.rejected), (5, 0));
+    lake
+}
+
+fn day_params() -> ReportParams {
+    ReportParams {
+        granularity: "P1D".into(),
+        ..ReportParams::for_interval("2026-11-02T00:00:00Z/2026-11-03T00:00:00Z")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpis_match_the_hand_worked_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = convlake::catalog::open(&fixture_lake(dir.path()))
+        .await
+        .unwrap();
+    let all = reports(None).unwrap();
+    let bound = day_params().bind().unwrap();
+    let find = |name: &str| all.iter().find(|r| r.name == name).unwrap().clone();
+
+    let queue = rows(
+        &run_one(&ctx, &find("queue_performance"), &bound)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(queue.len(), 1);
+    let q = &queue[0];
+    let expect = [
+        ("queue_id", "q1-0000-sales"),
+        ("interval_start", "2026-11-02T00:00:00Z"),
+        ("offered", "5"),
+        ("answered", "2"),
+        ("abandoned", "2"),
+        ("short_abandoned", "1"),
+        ("flow_outs", "1"),
+        ("asa_ms", "20000.0"),
+        ("avg_wait_ms", "29000.0"),
+        ("max_wait_ms", "60000"),
+        ("answered_over_target", "1"),
+        ("abandon_pct", "40.0"),
+        ("answer_pct", "40.0"),
+    ];
+    for (column, value) in expect {
+        assert_eq!(q[column], value, "queue_performance.{column}");
+    }
+    assert!(
+        q["service_level_pct"].starts_with("33.33"),
+        "{}",
+        q["service_level_pct"]
+    );
+
+    // With flow-outs counted and short abandons kept: (2 - 1) / (2 + 2 + 1) = 20 %.
+    let other = ReportParams {
+        service_level_include_flow_outs: true,
+        service_level_exclude_short_abandons: false,
+        ..day_params()
+    };
+    let q = &rows(
+        &run_one(&ctx, &find("queue_performance"), &other.bind().unwrap())
+            .await
+            .unwrap(),
+    )[0];
+    assert_eq!(q["service_level_pct"], "20.0");
+
+    let agents = rows(
+        &run_one(&ctx, &find("agent_performance"), &bound)
+            .await
+            .unwrap(),
+    );
+    let by_user: BTreeMap<&str, &BTreeMap<String, String>> =
+        agents.iter().map(|r| (r["user_id"].as_str(), r)).collect();
+    for (user, expect) in [
+        (
+            "u1-0000-ana",
+            [
+                ("answered", "1"),
+                ("handled", "1"),
+                ("talk_ms", "100000"),
+                ("avg_talk_ms", "50000.0"),
+                ("hold_ms", "20000"),
+                ("acw_ms", "30000"),
+                ("aht_ms", "150000.0"),
+            ],
+        ),
+        (
+            "u2-0000-ben",
+            [
+                ("answered", "1"),
+                ("handled", "1"),
+                ("talk_ms", "50000"),
+                ("avg_talk_ms", "50000.0"),
+                ("hold_ms", "0"),
+                ("acw_ms", "10000"),
+                ("aht_ms", "60000.0"),
+            ],
+        ),
+    ] {
+        for (column, value) in expect {
+            assert_eq!(
+                by_user[user][column], value,
+                "agent_performance.{column} of {user}"
+            );
+        }
+    }
+
+    // Hourly buckets in New York: A's metrics fall in 05:00 local = 10:00Z.
+    let hourly = ReportParams {
+        tz: "America/New_York".into(),
+        granularity: "PT1H".into(),
+        ..day_params()
+    };
+    let q = rows(
+        &run_one(&ctx, &find("queue_performance"), &hourly.bind().unwrap())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(q.len(), 5);
+    assert_eq!(
+        (
+            q[0]["interval_start"].as_str(),
+            q[0]["offered"].as_str(),
+            q[0]["answered"].as_str()
+        ),
+        ("2026-11-02T10:00:00Z", "1", "1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_report_matches_its_golden_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = convlake::catalog::open(&fixture_lake(dir.path()))
+        .await
+        .unwrap();
+    let bound = day_params().bind().unwrap();
+    let golden = repo().join("tests/golden/reports");
+    let bless = std::env::var_os("CONVLAKE_BLESS").is_some();
+    for report in reports(None).unwrap() {
+        let got = csv(&run_one(&ctx, &report, &bound)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", report.name)));
+        let path = golden.join(format!("{}.csv", report.name));
+        if bless {
+            std::fs::create_dir_all(&golden).unwrap();
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} missing: bless with CONVLAKE_BLESS=1", path.display()));
+        assert_eq!(got, want, "{} differs from its golden result", report.name);
+        assert!(
+            got.lines().count() > 1,
+            "{} is empty on the fixture",
+            report.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invariants_hold_over_generated_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("gen.ndjson");
+    let options = GenerateOptions {
+        conversations: 800,
+        seed: 99,
+        days: 2,
+        in_progress_share: 0.0,
+        ..Default::default()
+    };
+    write_export(&options, ExportFormat::Ndjson, 100, false, &input).unwrap();
+    let lake = dir.path().join("lake");
+    ingest(
+        &lake,
+        discover(&[input]).unwrap(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    let ctx = convlake::catalog::open(&lake).await.unwrap();
+    let all = reports(None).unwrap();
+    // One bucket covering everything the two days emitted (the month).
+    let params = ReportParams {
+        granularity: "P1M".into(),
+        ..ReportParams::for_interval("2026-11-01T00:00:00Z/2026-11-30T00:00:00Z")
+    };
+    let queue = all.iter().find(|r| r.name == "queue_performance").unwrap();
+    let q = rows(&run_one(&ctx, queue, &params.bind().unwrap()).await.unwrap());
+    assert!(q.len() >= 10);
+    for row in &q {
+        let n = |c: &str| row[c].parse::<i64>().unwrap();
+        assert_eq!(
+            n("offered"),
+            n("answered") + n("abandoned") + n("flow_outs"),
+            "{row:?}"
+        );
+    }
+    // ASA = sum(tAnswered) / count(tAnswered), against the metrics table directly.
+    let direct = ctx
+        .sql("SELECT queue_id, CAST(sum(value) AS DOUBLE) / count(*) AS asa FROM metrics WHERE name = 'tAnswered' AND purpose = 'agent' GROUP BY queue_id")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let direct: BTreeMap<String, String> = rows(&direct)
+        .into_iter()
+        .map(|r| (r["queue_id"].clone(), r["asa"].clone()))
+        .collect();
+    for row in &q {
+        assert_eq!(
+            row["asa_ms"], direct[&row["queue_id"]],
+            "ASA of {}",
+            row["queue_id"]
+        );
+    }
+    // tHandle = tTalkComplete + tHeldComplete + tAcw on every agent session.
+    let broken = ctx
+        .sql("SELECT count(*) AS n FROM metrics_pivot WHERE purpose = 'agent' AND t_handle IS NOT NULL AND t_handle <> coalesce(t_talk_complete, 0) + coalesce(t_held_complete, 0) + coalesce(t_acw, 0)")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(rows(&broken)[0]["n"], "0");
+}
+
+#[test]
+fn a_job_file_runs_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = fixture_lake(dir.path());
+    let job = dir.path().join("nightly.toml");
+    let out = dir.path().join("out");
+    std::fs::write(
+        &job,
+        format!(
+            "lake = {lake:?}\nout = {out:?}\nformat = \"json\"\n\n[[run]]\nreports = [\"queue_performance\", \"agent_performance\"]\nout = \"daily\"\ninterval = \"2026-11-02T00:00:00Z/2026-11-03T00:00:00Z\"\ngranularity = \"P1D\"\n\n[[run]]\nreports = [\"all\"]\nout = \"hourly\"\ninterval = \"2026-11-02T00:00:00Z/2026-11-03T00:00:00Z\"\ngranularity = \"PT1H\"\ntz = \"Europe/Berlin\"\n"
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(crate::util::binary())
+        .args(["report", "job"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let daily: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("daily/queue_performance.json")).unwrap())
+            .unwrap();
+    assert_eq!(daily[0]["offered"], 5);
+    assert_eq!(
+        std::fs::read_dir(out.join("hourly")).unwrap().count(),
+        convlake::reports::BUILT_IN.len()
+    );
+    // A bad parameter anywhere stops the job before anything runs.
+    std::fs::write(&job, format!("lake = {lake:?}\nout = {:?}\n[[run]]\nreports = [\"all\"]\ninterval = \"2026-11-03T00:00:00Z/2026-11-02T00:00:00Z\"\n", dir.path().join("bad"))).unwrap();
+    let output = std::process::Command::new(crate::util::binary())
+        .args(["report", "job"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!dir.path().join("bad").exists());
+}
+
+#[test]
+fn every_report_file_is_built_in_and_documented() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo().join("sql/reports"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    on_disk.sort();
+    let mut built_in: Vec<String> = convlake::reports::BUILT_IN
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    built_in.sort();
+    assert_eq!(on_disk, built_in);
+    for report in reports(None).unwrap() {
+        for part in [
+            "report:",
+            "measures:",
+            "grain:",
+            "parameters:",
+            "definition",
+        ] {
+            assert!(
+                report.header.contains(part),
+                "{} lacks `{part}` in its opening comment",
+                report.name
+            );
+        }
+    }
+}
