@@ -35,6 +35,9 @@ pub(crate) struct SqlArgs {
     /// Print the time each statement took to stderr.
     #[arg(long)]
     timing: bool,
+    /// Run each statement this many times (benchmarks); with --timing, the median is printed.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -107,10 +110,17 @@ pub(crate) async fn run(lake: &std::path::Path, args: &SqlArgs) -> anyhow::Resul
     let statements = split_statements(&text)?;
     let stdout = std::io::stdout();
     for (i, statement) in statements.iter().enumerate() {
-        let started = Instant::now();
-        let df = plan(&ctx, statement, &params).await?;
-        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let mut times = Vec::new();
+        let mut result = None;
+        for _ in 0..args.repeat.max(1) {
+            let started = Instant::now();
+            let df = plan(&ctx, statement, &params).await?;
+            let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+            result = Some((schema, df.collect().await?));
+            times.push(started.elapsed().as_secs_f64());
+        }
+        let (schema, batches) = result.expect("ran at least once");
+        times.sort_by(f64::total_cmp);
         let last = i + 1 == statements.len();
         match (&args.output, last) {
             (Some(path), true) => output::write_file(args.format, &schema, &batches, path)?,
@@ -122,7 +132,15 @@ pub(crate) async fn run(lake: &std::path::Path, args: &SqlArgs) -> anyhow::Resul
         }
         if args.timing {
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            eprintln!("{rows} row(s) in {:.3}s", started.elapsed().as_secs_f64());
+            let median = times[times.len() / 2];
+            if times.len() > 1 {
+                eprintln!(
+                    "{rows} row(s) in {median:.4}s (median of {} runs)",
+                    times.len()
+                );
+            } else {
+                eprintln!("{rows} row(s) in {median:.4}s");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

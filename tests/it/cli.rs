@@ -196,3 +196,46 @@ fn user_errors_say_what_to_do() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn shell_reads_statements_and_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let sample = crate::util::repo().join("data/sample");
+    assert!(convlake(&lake, &["ingest", sample.to_str().unwrap()])
+        .status
+        .success());
+    let mut child = Command::new(binary())
+        .args(["--lake", lake.to_str().unwrap(), "shell"])
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let script = "\\d\n\\format csv\nSELECT count(*) AS n\n  FROM conversations;\nSELECT nope FROM nowhere;\n\\d queue_legs\n\\q\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("conversation_summary | VIEW"), "{stdout}");
+    // A statement over two lines, printed as CSV after \format.
+    assert!(stdout.contains("n\n600\n"), "{stdout}");
+    assert!(
+        stdout.contains("entered_queue,\"Timestamp(ms, \"\"UTC\"\")\",YES"),
+        "{stdout}"
+    );
+    // An error does not end the shell.
+    assert!(
+        text(&out.stderr).contains("table 'datafusion.public.nowhere' not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(dir.path().join(".convlake_history").exists());
+}

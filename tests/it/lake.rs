@@ -11,6 +11,8 @@ use convlake::lake::upsert::{ingest, IngestOptions, IngestSummary};
 use convlake::schema::Table;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
+#[allow(unused_imports)]
+use crate::util::binary;
 use crate::util::*;
 
 fn ingest_paths(lake: &Path, paths: &[&Path]) -> IngestSummary {
@@ -206,4 +208,77 @@ fn rejects_are_kept_with_their_reasons() {
     assert_eq!(rejects[0]["record_index"], 1);
     assert_eq!(rejects[0]["path"], "conversationId");
     assert_eq!(rejects[1]["text"], "not json");
+}
+
+#[test]
+fn a_second_writer_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let input = generate(
+        dir.path(),
+        &GenerateOptions {
+            conversations: 20,
+            seed: 4,
+            ..Default::default()
+        },
+    );
+    let held = convlake::lake::LakeLock::acquire(&lake, false).unwrap();
+    let out = std::process::Command::new(binary())
+        .arg("--lake")
+        .arg(&lake)
+        .arg("ingest")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another convlake process is changing this lake"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--wait"), "{stderr}");
+    drop(held);
+    let out = std::process::Command::new(binary())
+        .arg("--lake")
+        .arg(&lake)
+        .arg("ingest")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn vacuum_removes_leftovers_and_old_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let options = GenerateOptions {
+        conversations: 100,
+        seed: 8,
+        reexport_share: 0.3,
+        ..Default::default()
+    };
+    let early = generate(dir.path(), &options);
+    ingest_paths(&lake, &[&early]);
+    ingest_paths(&lake, &[&dir.path().join("export.reexport.ndjson")]);
+    let before = content(&lake);
+    // What a killed ingest leaves: a data file no snapshot lists, and staging files.
+    let stray = lake.join("metrics/conversation_date=2026-11-02/part-999999-dead-0000.parquet");
+    std::fs::write(&stray, b"half a file").unwrap();
+    std::fs::create_dir_all(lake.join("_convlake/staging/999999-dead")).unwrap();
+    let summary = convlake::lake::vacuum::vacuum(&lake, 1, false).unwrap();
+    assert_eq!(
+        (
+            summary.files_removed,
+            summary.snapshots_removed,
+            summary.version
+        ),
+        (2, 1, 2)
+    );
+    assert!(!stray.exists());
+    assert_eq!(
+        convlake::lake::snapshot::list_versions(&lake).unwrap(),
+        vec![2]
+    );
+    assert_same(&content(&lake), &before);
 }

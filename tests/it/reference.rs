@@ -10,7 +10,7 @@ use convlake::model::*;
 use convlake::schema::{flow_column_name, pages_schema, Table};
 use serde_json::Value;
 
-use crate::util::repo;
+use crate::util::{repo, snake};
 
 struct Declared {
     properties: Vec<(&'static str, String)>,
@@ -67,19 +67,6 @@ fn expected_type(property: &Value) -> Option<DataType> {
         return Some(convlake::columnar::map_type());
     }
     scalar(ty)
-}
-
-fn snake(wire: &str) -> String {
-    let mut out = String::new();
-    for c in wire.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[test]

@@ -20,19 +20,6 @@ const ADDED: &[&str] = &[
     "conversation_end_hot",
 ];
 
-fn snake(wire: &str) -> String {
-    let mut out = String::new();
-    for c in wire.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn normalize(v: &Value) -> String {
     match v {
         Value::String(s) if s.len() >= 20 && s.as_bytes()[4] == b'-' && s.contains('T') => {

@@ -176,3 +176,18 @@ fn render(batch: &RecordBatch) -> Vec<String> {
         .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join("|"))
         .collect()
 }
+
+/// The column name of a wire name: `mediaStatsMinConversationRFactor` →
+/// `media_stats_min_conversation_r_factor`.
+pub fn snake(wire: &str) -> String {
+    let mut out = String::new();
+    for c in wire.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,2 @@
+-- A filter on one participant attribute.
+SELECT count(*) FROM participants WHERE attributes['CustomerSegment'] = 'Gold'
