@@ -9,6 +9,7 @@
 //! | `tz_bucket(ts, 'PT15M', 'Europe/Berlin')` | start (UTC instant) of the local bucket holding `ts` |
 //! | `format_duration(ms)` | `H:MM:SS` |
 //! | `json_text(json, 'participants[0].purpose')` | a value out of JSON text (`raw_conversations.json`) |
+//! | `kv_lookup('q1=30000,q2=15000', 'q2')` | the integer for a key in a `key=value` list (per-queue targets) |
 //!
 //! Parsing lives in plain functions ([`parse_interval`], [`parse_duration`], [`bucket_start`])
 //! that the report runner uses too, to reject bad parameters before any query runs.
@@ -39,6 +40,8 @@ pub fn parse_duration(text: &str) -> Option<Granularity> {
     let t = text.trim().to_ascii_uppercase();
     let rest = t.strip_prefix('P')?;
     let (date, time) = match rest.split_once('T') {
+        // A `T` must be followed by at least one time component.
+        Some((_, "")) => return None,
         Some((d, t)) => (d, Some(t)),
         None => (rest, None),
     };
@@ -243,6 +246,22 @@ pub fn register(ctx: &SessionContext) {
         }),
     ));
     ctx.register_udf(create_udf(
+        "kv_lookup",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (lists, keys) = (strings(&arrays[0])?, strings(&arrays[1])?);
+            let out: Int64Array = lists
+                .iter()
+                .zip(keys.iter())
+                .map(|(l, k)| kv_lookup(l?, k?))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
         "json_text",
         vec![DataType::Utf8, DataType::Utf8],
         DataType::Utf8,
@@ -258,6 +277,14 @@ pub fn register(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     ));
+}
+
+/// The integer for `key` in a `k1=v1,k2=v2` list, if there.
+pub fn kv_lookup(list: &str, key: &str) -> Option<i64> {
+    list.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 /// The value at `path` (`a.b[0].c`, optionally starting with `$.`) in the JSON text `doc`:
@@ -353,5 +380,8 @@ mod tests {
             Some("x")
         );
         assert_eq!(json_text(r#"{"a":1}"#, "missing"), None);
+        assert_eq!(kv_lookup("q1=30000, q2 = 15000", "q2"), Some(15_000));
+        assert_eq!(kv_lookup("q1=30000", "q3"), None);
+        assert_eq!(kv_lookup("", "q3"), None);
     }
 }

@@ -171,6 +171,9 @@ pub struct ReportParams {
     /// Service level target: answered within this many seconds.
     #[serde(default = "default_sl_target")]
     pub service_level_seconds: u32,
+    /// Per-queue service level targets in seconds (queue id → seconds), over the global one.
+    #[serde(default)]
+    pub service_level_queue_seconds: std::collections::BTreeMap<String, u32>,
     /// Count flow-outs in the service level's denominator.
     #[serde(default)]
     pub service_level_include_flow_outs: bool,
@@ -210,6 +213,7 @@ impl ReportParams {
             media_types: Vec::new(),
             users: Vec::new(),
             service_level_seconds: default_sl_target(),
+            service_level_queue_seconds: Default::default(),
             service_level_include_flow_outs: false,
             service_level_exclude_short_abandons: true,
             lookback_days: default_lookback(),
@@ -264,6 +268,16 @@ impl ReportParams {
             (
                 "sl_target_ms".into(),
                 ScalarValue::Int64(Some(i64::from(self.service_level_seconds) * 1000)),
+            ),
+            (
+                "sl_queue_targets_ms".into(),
+                ScalarValue::Utf8(Some(
+                    self.service_level_queue_seconds
+                        .iter()
+                        .map(|(q, s)| format!("{q}={}", i64::from(*s) * 1000))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )),
             ),
             (
                 "sl_include_flow_outs".into(),

@@ -4,8 +4,9 @@
 -- grain: queue_id × interval_start (buckets of $granularity in time zone $tz).
 -- parameters: $interval_start, $interval_end (the ISO-8601 interval), $tz, $granularity,
 --   $min_date, $max_date (partition bounds derived from the interval), $queues, $media_types
---   (comma-separated filters, '' for all), $sl_target_ms, $sl_include_flow_outs,
---   $sl_exclude_short_abandons.
+--   (comma-separated filters, '' for all), $sl_target_ms (global service level target),
+--   $sl_queue_targets_ms (per-queue targets, 'queue=ms,...', over the global one),
+--   $sl_include_flow_outs, $sl_exclude_short_abandons.
 -- definition (DESIGN.md "Metrics"): a metric counts in the interval of its emitDate.
 --   offered = count(nOffered); answered = count(tAnswered) on agent sessions of the queue;
 --   abandoned = count(tAbandon); short abandons = count(tShortAbandon); flow-outs = count(tFlowOut);
@@ -28,7 +29,8 @@ k AS (
         queue_id, interval_start,
         count(*) FILTER (WHERE name = 'nOffered') AS offered,
         count(*) FILTER (WHERE name = 'tAnswered' AND purpose = 'agent') AS answered,
-        count(*) FILTER (WHERE name = 'tAnswered' AND purpose = 'agent' AND value > $sl_target_ms) AS answered_over_target,
+        count(*) FILTER (WHERE name = 'tAnswered' AND purpose = 'agent'
+            AND value > coalesce(kv_lookup($sl_queue_targets_ms, queue_id), $sl_target_ms)) AS answered_over_target,
         count(*) FILTER (WHERE name = 'tAbandon') AS abandoned,
         count(*) FILTER (WHERE name = 'tShortAbandon') AS short_abandoned,
         count(*) FILTER (WHERE name = 'tFlowOut') AS flow_outs,

@@ -52,6 +52,9 @@ pub(crate) struct RunArgs {
     /// Service level target in seconds.
     #[arg(long, default_value_t = 20)]
     service_level_seconds: u32,
+    /// A per-queue service level target, `QUEUE_ID=SECONDS` (repeatable).
+    #[arg(long = "service-level-queue", value_parser = parse_queue_target)]
+    service_level_queue: Vec<(String, u32)>,
     /// Count flow-outs in the service level's denominator.
     #[arg(long)]
     service_level_include_flow_outs: bool,
@@ -67,6 +70,17 @@ pub(crate) struct RunArgs {
     /// Use the report files of this directory instead of the built-in ones.
     #[arg(long)]
     reports_dir: Option<PathBuf>,
+}
+
+fn parse_queue_target(text: &str) -> Result<(String, u32), String> {
+    let (queue, seconds) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected QUEUE_ID=SECONDS, got {text:?}"))?;
+    let seconds = seconds
+        .trim()
+        .parse()
+        .map_err(|_| format!("{seconds:?} is not a whole number of seconds"))?;
+    Ok((queue.trim().to_string(), seconds))
 }
 
 pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<ExitCode> {
@@ -92,6 +106,7 @@ pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<
                 media_types: args.media_types.clone(),
                 users: args.users.clone(),
                 service_level_seconds: args.service_level_seconds,
+                service_level_queue_seconds: args.service_level_queue.iter().cloned().collect(),
                 service_level_include_flow_outs: args.service_level_include_flow_outs,
                 service_level_exclude_short_abandons: !args.service_level_keep_short_abandons,
                 ..ReportParams::for_interval(&args.interval)
