@@ -66,8 +66,8 @@ impl Default for IngestOptions {
         IngestOptions {
             decoder: DecoderBuilder::new(),
             wait_for_lock: false,
-            file_bytes: 96 << 20,
-            buffer_budget: 256 << 20,
+            file_bytes: 64 << 20,
+            buffer_budget: 160 << 20,
             progress: None,
         }
     }
