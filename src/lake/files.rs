@@ -83,19 +83,42 @@ pub fn to_file_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// Concatenates `batches` (file schema), sorts them by `conversation_start` and writes one
-/// file at `path`. Returns its size in bytes.
+/// Writes `batches` (file schema) as one file at `path`, rows sorted by `conversation_start`.
+/// Batches already in order (exports usually are) are written as they are; otherwise they
+/// are concatenated and sorted first. Returns the file's size in bytes.
 pub fn write_sorted(table: Table, batches: &[RecordBatch], path: &Path) -> Result<u64> {
     let schema = table.file_schema();
-    let batch = concat_batches(&schema, batches)?;
-    let starts = batch.column_by_name(CONVERSATION_START).expect("sort key");
-    let sorted = if is_sorted(starts.as_ref()) {
-        batch
-    } else {
-        let order = sort_to_indices(starts, None, None)?;
-        take_record_batch(&batch, &order)?
+    let starts = |b: &RecordBatch| {
+        b.column_by_name(CONVERSATION_START)
+            .expect("sort key")
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+            .values()
+            .clone()
     };
-    write_file(table, schema, std::slice::from_ref(&sorted), path)
+    let mut previous_last = i64::MIN;
+    let in_order = batches.iter().all(|b| {
+        let values = starts(b);
+        let ok = values.first().is_none_or(|first| *first >= previous_last)
+            && is_sorted(
+                b.column_by_name(CONVERSATION_START)
+                    .expect("sort key")
+                    .as_ref(),
+            );
+        if let Some(last) = values.last() {
+            previous_last = *last;
+        }
+        ok
+    });
+    if in_order {
+        return write_file(table, schema, batches, path);
+    }
+    let batch = concat_batches(&schema, batches)?;
+    let order = sort_to_indices(
+        batch.column_by_name(CONVERSATION_START).expect("sort key"),
+        None,
+        None,
+    )?;
+    write_file(table, schema, &[take_record_batch(&batch, &order)?], path)
 }
 
 fn is_sorted(column: &dyn Array) -> bool {
@@ -155,7 +178,17 @@ pub fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     reader.map(|b| b.map_err(Error::from)).collect()
 }
 
-/// The bytes a batch takes in memory (used to flush buffers on size).
+/// The bytes the rows of a batch take. Counted by slice, not by buffer: batches read from
+/// Arrow IPC share one message buffer between all their columns, which buffer-based counting
+/// would count once per column and so flush files far too early.
 pub fn batch_bytes(batch: &RecordBatch) -> usize {
-    batch.get_array_memory_size()
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
 }
