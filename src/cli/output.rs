@@ -51,10 +51,8 @@ pub fn write(
             for b in batches {
                 writer.write(b)?;
             }
+            // The writer prints `[]` itself for an empty result.
             writer.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                write!(out, "[]")?;
-            }
             writeln!(out)?;
         }
         Format::Ndjson => {

@@ -48,6 +48,15 @@ fn generate_ingest_query_report() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "n\n300\nn\n300\n");
 
+    // JSON results, empty or not, are one valid array.
+    for (query, expected) in [
+        ("SELECT 1 AS a WHERE false", "[]\n"),
+        ("SELECT 1 AS a", "[{\"a\":1}]\n"),
+    ] {
+        let out = convlake(&lake, &["sql", "--format", "json", query]);
+        assert_eq!(text(&out.stdout), expected, "{query}");
+    }
+
     let reports = dir.path().join("reports");
     let out = convlake(
         &lake,
