@@ -14,7 +14,8 @@ use arrow::array::{Array, BooleanArray, Date32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
@@ -53,6 +54,12 @@ pub async fn open(lake: &Path) -> Result<SessionContext> {
 
 /// Opens a session over the latest snapshot of `lake`, with `config`.
 pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionContext> {
+    open_in(lake, SessionContext::new_with_config(config)).await
+}
+
+/// Turns `ctx` (for instance one with a memory-limited runtime) into a session over the latest
+/// snapshot of `lake`: tables, functions, views, and the information schema.
+pub async fn open_in(lake: &Path, ctx: SessionContext) -> Result<SessionContext> {
     if !crate::lake::is_lake(lake) {
         return Err(Error::Lake {
             path: lake.to_path_buf(),
@@ -61,16 +68,19 @@ pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionCont
         });
     }
     let snapshot = snapshot::latest(lake)?;
-    let ctx = SessionContext::new_with_config(config.with_information_schema(true));
+    let config = ctx.copied_config().with_information_schema(true);
+    let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
     register_snapshot(&ctx, lake, &snapshot)?;
-    load_views(&ctx).await?;
+    load_views(&mut ctx).await?;
     Ok(ctx)
 }
 
-/// Registers the helper functions and creates the views of `sql/views/` in `ctx`, whose
-/// tables must be registered already.
-pub async fn load_views(ctx: &SessionContext) -> Result<()> {
+/// Registers the helper functions (ours, and the JSON functions and `->`/`->>` operators of
+/// `datafusion-functions-json`) and creates the views of `sql/views/` in `ctx`, whose tables
+/// must be registered already.
+pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
     crate::functions::register(ctx);
+    datafusion_functions_json::register_all(ctx)?;
     for (name, sql) in VIEWS {
         ctx.sql(sql).await.map_err(|e| {
             Error::Usage(format!(
@@ -194,6 +204,8 @@ impl TableProvider for SnapshotTable {
         }
         // Spread files over the target partitions, largest first, to balance the work.
         files.sort_by_key(|(f, _)| std::cmp::Reverse(f.bytes));
+        let rows: u64 = files.iter().map(|(f, _)| f.rows).sum();
+        let bytes: u64 = files.iter().map(|(f, _)| f.bytes).sum();
         let groups_wanted = state.config().target_partitions().max(1).min(files.len());
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
         for (file, day) in files {
@@ -213,7 +225,13 @@ impl TableProvider for SnapshotTable {
             .with_table_partition_cols(vec![partition_field()])
             .build();
         let source = format.file_source(table_schema);
+        // Row counts from the snapshot: exact for the files chosen, so `count(*)` needs no
+        // scan; DataFusion marks them inexact itself when a filter applies.
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        statistics.num_rows = Precision::Exact(rows as usize);
+        statistics.total_byte_size = Precision::Inexact(bytes as usize);
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_statistics(statistics)
             .with_file_groups(
                 groups
                     .into_iter()

@@ -76,16 +76,13 @@ pub(crate) async fn session(
             let runtime = RuntimeEnvBuilder::new()
                 .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(parse_size(limit)?)))
                 .build_arc()?;
-            let ctx =
-                SessionContext::new_with_config_rt(config.with_information_schema(true), runtime);
-            let snapshot = crate::lake::snapshot::latest(lake)?;
-            crate::catalog::register_snapshot(&ctx, lake, &snapshot)?;
-            for (name, sql) in crate::catalog::VIEWS {
-                ctx.sql(sql)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("view {name}: {e}"))?;
-            }
-            ctx
+            // A sort reserves memory for its merge up front (10 MiB by default); under a small
+            // cap that reservation alone fails the query, so it shrinks with the cap.
+            let mut config = config;
+            let reservation = &mut config.options_mut().execution.sort_spill_reservation_bytes;
+            *reservation = (*reservation).min(parse_size(limit)? / 16);
+            let ctx = SessionContext::new_with_config_rt(config, runtime);
+            crate::catalog::open_in(lake, ctx).await?
         }
     };
     Ok(ctx)

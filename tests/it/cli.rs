@@ -48,6 +48,32 @@ fn generate_ingest_query_report() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "n\n300\nn\n300\n");
 
+    // A memory-capped session has the same tables, views and functions.
+    let out = convlake(&lake, &["sql", "--memory-limit", "256M", "--format", "csv",
+        "SELECT count(*) AS n FROM conversation_summary WHERE tz_bucket(conversation_start, 'P1D', 'UTC') IS NOT NULL"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "n\n300\n");
+    // A sort under a small cap: failed before the sort's merge reservation followed the cap.
+    let out = convlake(
+        &lake,
+        &[
+            "sql",
+            "--memory-limit",
+            "16M",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM (SELECT json FROM raw_conversations ORDER BY json DESC)",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "n\n300\n");
+    let out = convlake(&lake, &["sql", "--memory-limit", "lots", "SELECT 1"]);
+    assert!(
+        text(&out.stderr).contains("is not a size such as 2G or 512M"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // JSON results, empty or not, are one valid array.
     for (query, expected) in [
         ("SELECT 1 AS a WHERE false", "[]\n"),
