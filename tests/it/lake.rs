@@ -22,6 +22,21 @@ fn ingest_paths(lake: &Path, paths: &[&Path]) -> IngestSummary {
     summary
 }
 
+/// A lake holding an export of `conversations` and then its re-export, which updates 30 % of them.
+fn updated_lake(dir: &Path, conversations: u64, seed: u64) -> std::path::PathBuf {
+    let lake = dir.join("lake");
+    let options = GenerateOptions {
+        conversations,
+        seed,
+        reexport_share: 0.3,
+        ..Default::default()
+    };
+    let early = generate(dir, &options);
+    ingest_paths(&lake, &[&early]);
+    ingest_paths(&lake, &[&dir.join("export.reexport.ndjson")]);
+    lake
+}
+
 fn generate(dir: &Path, options: &GenerateOptions) -> std::path::PathBuf {
     let out = dir.join("export.ndjson");
     write_export(options, ExportFormat::Ndjson, 100, false, &out).unwrap();
@@ -81,16 +96,7 @@ fn upsert_follows_freshness_and_commits_nothing_when_nothing_changes() {
 #[test]
 fn table_directories_hold_exactly_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let options = GenerateOptions {
-        conversations: 200,
-        seed: 9,
-        reexport_share: 0.3,
-        ..Default::default()
-    };
-    let early = generate(dir.path(), &options);
-    ingest_paths(&lake, &[&early]);
-    ingest_paths(&lake, &[&dir.path().join("export.reexport.ndjson")]);
+    let lake = updated_lake(dir.path(), 200, 9);
     let snap = snapshot::latest(&lake).unwrap();
     let mut listed: Vec<String> = snap.all_files().map(|f| f.path.clone()).collect();
     listed.sort();
@@ -251,16 +257,7 @@ fn a_second_writer_fails_with_a_clear_message() {
 #[test]
 fn vacuum_removes_leftovers_and_old_snapshots() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let options = GenerateOptions {
-        conversations: 100,
-        seed: 8,
-        reexport_share: 0.3,
-        ..Default::default()
-    };
-    let early = generate(dir.path(), &options);
-    ingest_paths(&lake, &[&early]);
-    ingest_paths(&lake, &[&dir.path().join("export.reexport.ndjson")]);
+    let lake = updated_lake(dir.path(), 100, 8);
     let before = content(&lake);
     // What a killed ingest leaves: a data file no snapshot lists, and staging files.
     let stray = lake.join("metrics/conversation_date=2026-11-02/part-999999-dead-0000.parquet");
