@@ -1,50 +1,48 @@
 //! The ingest transaction: decoded batches in, one commit out.
 //!
-//! 1. **Stage.** Batches stream from the decoder into one Arrow IPC file per table, each row
-//!    tagged with the ordinal of the record copy it came from, while a small index keeps, per
-//!    conversation id, only the winning copy so far (freshest; ties to the later copy).
+//! 1. **Decode and write.** Decoded batches are split by table and partition into buffers,
+//!    and a full buffer (or the largest, when all of them together hold too much) goes to a
+//!    pool of writer threads as one sorted Parquet file, while decoding goes on. Next to each
+//!    file, staging keeps the ordinal of the record copy of every row. Meanwhile a small index
+//!    keeps, per conversation id, only the winning copy so far (freshest; ties to the later
+//!    copy).
 //! 2. **Resolve.** The winners are compared with the lake's own copies, read from
-//!    `raw_conversations` of the partitions the input touches: older or identical copies are
-//!    dropped, fresher ones replace the lake's.
-//! 3. **Write.** Staged rows of winning copies are split by partition and written as sorted
-//!    Parquet files, flushed on size; lake files holding replaced conversations are rewritten
-//!    without them.
+//!    `raw_conversations` of the partitions the input touches: older or identical copies lose,
+//!    fresher ones replace the lake's.
+//! 3. **Repair.** Only when some copy lost: the new files holding rows of losing copies are
+//!    rewritten without them (or dropped), and lake files holding replaced conversations are
+//!    rewritten without those. An export without duplicates skips this step entirely.
 //! 4. **Commit.** A new snapshot lists the result; then the files it superseded are deleted.
 //!
-//! Memory is bounded by the decoder's chunks, the index (one small entry per conversation)
-//! and the write buffers, whatever the size of the input. Nothing before the commit changes
-//! what readers see; a crash anywhere leaves the previous snapshot, and leftovers are removed
-//! by the next ingest.
+//! Memory is bounded by the decoder's chunks, the write buffers, the files being written and
+//! the index (one small entry per conversation), whatever the size of the input. Nothing
+//! before the commit changes what readers see; a crash anywhere leaves the previous snapshot,
+//! and leftovers (files no snapshot lists, staging) are removed by the next ingest.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
-use arrow::compute::{filter_record_batch, take_record_batch};
-use arrow::datatypes::{
-    DataType, Date32Type, Field, Schema, SchemaRef, TimestampMillisecondType, UInt64Type,
-};
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::compute::{filter_record_batch, take, take_record_batch};
+use arrow::datatypes::{Date32Type, TimestampMillisecondType};
 use serde::Serialize;
 
+use crate::columnar::tables::TableBatch;
 use crate::error::{Error, Result};
-use crate::ingest::{DecoderBuilder, Input};
+use crate::ingest::{Decoded, DecoderBuilder, Input};
 use crate::lake::files::{
-    batch_bytes, date_string, partition_dir, read_all, read_columns, to_file_batch, write_file,
-    write_sorted,
+    batch_bytes, date_string, partition_dir, read_all, read_columns, sort_order, to_file_batch,
+    write_file,
 };
 use crate::lake::snapshot::{self, DataFile, Snapshot};
 use crate::lake::{meta_dir, remove_leftovers, LakeLock};
 use crate::model::audit::DriftReport;
 use crate::model::format_timestamp;
 use crate::schema::{pages_schema, Table, CONVERSATION_DATE, CONVERSATION_ID};
-
-const RECORD_COLUMN: &str = "_record";
 
 /// How to ingest.
 #[derive(Clone)]
@@ -55,8 +53,10 @@ pub struct IngestOptions {
     pub wait_for_lock: bool,
     /// In-memory size of the rows buffered for one file before it is written.
     pub file_bytes: usize,
-    /// In-memory size of all write buffers of one table; the largest is flushed beyond it.
+    /// In-memory size of all write buffers together; the largest is flushed beyond it.
     pub buffer_budget: usize,
+    /// Threads writing Parquet files while decoding goes on.
+    pub writer_threads: usize,
     /// Called after each decoded chunk with the progress so far.
     pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
 }
@@ -67,7 +67,8 @@ impl Default for IngestOptions {
             decoder: DecoderBuilder::new(),
             wait_for_lock: false,
             file_bytes: 64 << 20,
-            buffer_budget: 160 << 20,
+            buffer_budget: 128 << 20,
+            writer_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             progress: None,
         }
     }
@@ -180,42 +181,46 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         ..IngestSummary::default()
     };
 
-    // 1. Stage.
-    let mut stage = Stage::create(&staging)?;
+    // 1. Decode and write.
     let mut winners: HashMap<String, Candidate> = HashMap::new();
+    let mut copies = 0u64;
     let mut rejects = RejectWriter::new(lake, &txn);
     let mut pages: Vec<RecordBatch> = Vec::new();
     let mut progress = Progress::default();
-    for decoded in options.decoder.clone().decode(inputs) {
-        let decoded = match decoded {
-            Ok(d) => d,
-            Err(e) => {
-                summary.input_errors.push(e.to_string());
-                continue;
+    let pool = WriterPool::new(lake, &staging, &txn, options);
+    let new_files = pool.run(|router| {
+        for decoded in InOrder::new(options.decoder.clone().decode(inputs)) {
+            let decoded = match decoded {
+                Ok(d) => d,
+                Err(e) => {
+                    summary.input_errors.push(e.to_string());
+                    continue;
+                }
+            };
+            summary.records_read += decoded.records;
+            summary.json_bytes += decoded.bytes;
+            summary.drift.merge(&decoded.drift);
+            summary.rejected += decoded.rejects.len() as u64;
+            rejects.write(&decoded.rejects)?;
+            if decoded.pages.num_rows() > 0 {
+                pages.push(decoded.pages);
             }
-        };
-        summary.records_read += decoded.records;
-        summary.json_bytes += decoded.bytes;
-        summary.drift.merge(&decoded.drift);
-        summary.rejected += decoded.rejects.len() as u64;
-        rejects.write(&decoded.rejects)?;
-        if decoded.pages.num_rows() > 0 {
-            pages.push(decoded.pages);
-        }
-        for t in &decoded.tables.0 {
-            stage.write(t.table, &t.batch, &t.records)?;
-            if t.table == Table::RawConversations {
-                summary.superseded_in_input += index_copies(&t.batch, &t.records, &mut winners);
+            for t in &decoded.tables.0 {
+                if t.table == Table::RawConversations {
+                    copies += t.batch.num_rows() as u64;
+                    summary.superseded_in_input += index_copies(&t.batch, &t.records, &mut winners);
+                }
+                router.route(t)?;
+            }
+            progress.json_bytes = summary.json_bytes;
+            progress.records = summary.records_read;
+            progress.rejected = summary.rejected;
+            if let Some(report) = &options.progress {
+                report(&progress);
             }
         }
-        progress.json_bytes = summary.json_bytes;
-        progress.records = summary.records_read;
-        progress.rejected = summary.rejected;
-        if let Some(report) = &options.progress {
-            report(&progress);
-        }
-    }
-    stage.finish()?;
+        Ok(())
+    })?;
     summary.rejects_file = rejects.finish()?;
 
     // 2. Resolve against the lake.
@@ -248,9 +253,19 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
     summary.superseded =
         summary.superseded_in_input + summary.older_than_lake + summary.identical_to_lake;
 
-    // 3. Write, 4. commit.
+    // 3. Repair, 4. commit.
     if !keep.is_empty() || !replaced.is_empty() {
-        let written = write_tables(lake, &base, &staging, &txn, &keep, &replaced, options)?;
+        let written = if keep.len() as u64 == copies {
+            new_files
+        } else {
+            drop_losers(lake, new_files, &keep)?
+        };
+        let mut written = group_by_table(written);
+        for (table, retired) in rewrite_replaced(lake, &base, &txn, &replaced)? {
+            let entry = written.entry(table).or_default();
+            entry.0.extend(retired.0);
+            entry.1.extend(retired.1);
+        }
         let mut next = Snapshot {
             version,
             committed_at: format_timestamp(now_ms()),
@@ -259,7 +274,7 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         };
         let mut retired = Vec::new();
         for table in Table::ALL {
-            let (new_files, retired_here) = &written[&table];
+            let (new_files, retired_here) = written.remove(&table).unwrap_or_default();
             let retired_set: HashSet<&str> = retired_here.iter().map(String::as_str).collect();
             let mut files: Vec<DataFile> = base
                 .files(table.name())
@@ -267,12 +282,12 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
                 .filter(|f| !retired_set.contains(f.path.as_str()))
                 .cloned()
                 .collect();
-            files.extend(new_files.iter().cloned());
-            files.sort_by(|a, b| (&a.date, &a.path).cmp(&(&b.date, &b.path)));
             summary.bytes_out += new_files.iter().map(|f| f.bytes).sum::<u64>();
             summary.files_written += new_files.len() as u64;
             summary.files_retired += retired_here.len() as u64;
-            retired.extend(retired_here.iter().cloned());
+            files.extend(new_files);
+            files.sort_by(|a, b| (&a.date, &a.path).cmp(&(&b.date, &b.path)));
+            retired.extend(retired_here);
             next.tables.insert(table.name().to_string(), files);
         }
         if !pages.is_empty() {
@@ -290,6 +305,11 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
                     return Err(Error::io("cannot remove superseded file", full, e));
                 }
             }
+        }
+    } else {
+        // Nothing changes: the files written speculatively go.
+        for new in new_files {
+            remove_new_file(lake, &new)?;
         }
     }
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io("cannot remove", &staging, e))?;
@@ -378,39 +398,307 @@ fn read_lake_copies(
     Ok(out)
 }
 
+/// Decoded chunks back in input order. Decoder threads finish chunks out of order; put back
+/// in order, an export sorted by start (as exports usually are) reaches each file sorted, and
+/// files are written without reordering rows. Holds at most the few chunks that overtook
+/// one still being decoded.
+struct InOrder<I> {
+    decoded: I,
+    next: u64,
+    waiting: BTreeMap<u64, Decoded>,
+}
+
+impl<I: Iterator<Item = Result<Decoded>>> InOrder<I> {
+    fn new(decoded: I) -> Self {
+        InOrder {
+            decoded,
+            next: 0,
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<Decoded>>> Iterator for InOrder<I> {
+    type Item = Result<Decoded>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(ready) = self.waiting.remove(&self.next) {
+                self.next += 1;
+                return Some(Ok(ready));
+            }
+            match self.decoded.next() {
+                Some(Ok(d)) => {
+                    self.waiting.insert(d.seq, d);
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                // Sequence numbers have no gaps; this only drains after a decoder failed.
+                None => return self.waiting.pop_first().map(|(_, d)| Ok(d)),
+            }
+        }
+    }
+}
+
 /// Per table: the files written, and the paths of lake files they supersede.
 type Written = BTreeMap<Table, (Vec<DataFile>, Vec<String>)>;
 
-fn write_tables(
-    lake: &Path,
-    base: &Snapshot,
-    staging: &Path,
-    txn: &str,
-    keep: &HashSet<u64>,
-    replaced: &BTreeMap<i32, HashSet<String>>,
-    options: &IngestOptions,
-) -> Result<Written> {
-    let queue = std::sync::Mutex::new(Table::ALL.to_vec());
-    let results = std::sync::Mutex::new(Written::new());
+/// A data file written by this transaction (not yet in any snapshot).
+struct NewFile {
+    table: Table,
+    file: DataFile,
+    /// The staging file with the record ordinal of each of its rows, in row order.
+    ordinals: PathBuf,
+}
+
+/// The rows buffered for one partition of one table.
+#[derive(Default)]
+struct Buffer {
+    batches: Vec<RecordBatch>,
+    ordinals: Vec<UInt64Array>,
+    bytes: usize,
+}
+
+/// One file to write: the buffered rows of one partition of one table.
+struct FileTask {
+    table: Table,
+    date: i32,
+    number: usize,
+    buffer: Buffer,
+}
+
+/// Writer threads that turn [`FileTask`]s into sorted Parquet files while decoding goes on.
+struct WriterPool<'a> {
+    lake: &'a Path,
+    staging: &'a Path,
+    txn: &'a str,
+    options: &'a IngestOptions,
+}
+
+impl<'a> WriterPool<'a> {
+    fn new(lake: &'a Path, staging: &'a Path, txn: &'a str, options: &'a IngestOptions) -> Self {
+        WriterPool {
+            lake,
+            staging,
+            txn,
+            options,
+        }
+    }
+
+    /// Runs `feed` with a [`Router`] whose full buffers are written by the pool; returns
+    /// every file written once `feed` is done and the last buffers are flushed.
+    fn run(&self, feed: impl FnOnce(&mut Router) -> Result<()>) -> Result<Vec<NewFile>> {
+        let threads = self.options.writer_threads.max(1);
+        let (tasks, queue) = crossbeam_channel::bounded::<FileTask>(0);
+        let written = Mutex::new(Vec::new());
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let fed = std::thread::scope(|scope| {
+            for n in 0..threads {
+                let queue = queue.clone();
+                let (written, failure) = (&written, &failure);
+                std::thread::Builder::new()
+                    .name(format!("convlake-write-{n}"))
+                    .spawn_scoped(scope, move || {
+                        for task in queue {
+                            // After a failure the queue is drained so that the feeder never
+                            // blocks; the first error is what the ingest reports.
+                            if failure.lock().expect("failure").is_some() {
+                                continue;
+                            }
+                            match self.write(task) {
+                                Ok(file) => written.lock().expect("written").push(file),
+                                Err(e) => {
+                                    failure.lock().expect("failure").get_or_insert(e);
+                                }
+                            }
+                        }
+                    })
+                    .expect("spawning a thread");
+            }
+            drop(queue);
+            let mut router = Router {
+                options: self.options,
+                buffers: BTreeMap::new(),
+                buffered: 0,
+                files: 0,
+                tasks,
+            };
+            feed(&mut router).and_then(|()| router.finish())
+            // The router, and with it the queue's sender, is dropped here: writers end.
+        });
+        if let Some(e) = failure.into_inner().expect("failure") {
+            return Err(e);
+        }
+        fed?;
+        let mut files = written.into_inner().expect("written");
+        files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+        Ok(files)
+    }
+
+    fn write(&self, task: FileTask) -> Result<NewFile> {
+        let date = date_string(task.date);
+        let relative = format!(
+            "{}/part-{}-{:04}.parquet",
+            partition_dir(task.table, &date),
+            self.txn,
+            task.number
+        );
+        let Buffer {
+            batches, ordinals, ..
+        } = task.buffer;
+        let order = sort_order(&batches);
+        let bytes = write_file(
+            task.table,
+            &batches,
+            order.as_deref(),
+            &self.lake.join(&relative),
+        )?;
+        let ordinals_path = self.staging.join(format!("{:06}.ordinals", task.number));
+        let mut out = BufWriter::new(
+            File::create(&ordinals_path)
+                .map_err(|e| Error::io("cannot create", &ordinals_path, e))?,
+        );
+        let mut put = |o: u64| out.write_all(&o.to_le_bytes());
+        match &order {
+            None => ordinals
+                .iter()
+                .flat_map(|o| o.values().iter())
+                .try_for_each(|&o| put(o)),
+            Some(order) => order
+                .iter()
+                .try_for_each(|&(b, r)| put(ordinals[b].value(r))),
+        }
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write", &ordinals_path, e))?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok(NewFile {
+            table: task.table,
+            file: DataFile {
+                path: relative,
+                date,
+                rows,
+                bytes,
+            },
+            ordinals: ordinals_path,
+        })
+    }
+}
+
+/// Splits decoded batches by table and partition into buffers; hands a buffer to the writer
+/// pool when it is full, or when all buffers together exceed the budget (the largest goes).
+struct Router<'a> {
+    options: &'a IngestOptions,
+    buffers: BTreeMap<(Table, i32), Buffer>,
+    buffered: usize,
+    files: usize,
+    tasks: crossbeam_channel::Sender<FileTask>,
+}
+
+impl Router<'_> {
+    /// Buffers the rows of one decoded table batch.
+    fn route(&mut self, decoded: &TableBatch) -> Result<()> {
+        let batch = &decoded.batch;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let dates = batch
+            .column_by_name(CONVERSATION_DATE)
+            .expect("partition")
+            .as_primitive::<Date32Type>()
+            .values()
+            .clone();
+        let file_batch = to_file_batch(decoded.table, batch)?;
+        let first = dates[0];
+        if dates.iter().all(|d| *d == first) {
+            return self.buffer(decoded.table, first, file_batch, decoded.records.clone());
+        }
+        let mut by_date: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for (i, d) in dates.iter().enumerate() {
+            by_date.entry(*d).or_default().push(i as u32);
+        }
+        for (date, rows) in by_date {
+            let rows = UInt32Array::from(rows);
+            let part = take_record_batch(&file_batch, &rows)?;
+            let ordinals = take(&decoded.records, &rows, None)?.as_primitive().clone();
+            self.buffer(decoded.table, date, part, ordinals)?;
+        }
+        Ok(())
+    }
+
+    fn buffer(
+        &mut self,
+        table: Table,
+        date: i32,
+        batch: RecordBatch,
+        ordinals: UInt64Array,
+    ) -> Result<()> {
+        let size = batch_bytes(&batch);
+        let entry = self.buffers.entry((table, date)).or_default();
+        entry.batches.push(batch);
+        entry.ordinals.push(ordinals);
+        entry.bytes += size;
+        self.buffered += size;
+        if entry.bytes >= self.options.file_bytes {
+            self.flush((table, date))?;
+        }
+        while self.buffered > self.options.buffer_budget {
+            let largest = *self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(key, _)| key)
+                .expect("buffers hold what is counted");
+            self.flush(largest)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, key: (Table, i32)) -> Result<()> {
+        let Some(buffer) = self.buffers.remove(&key) else {
+            return Ok(());
+        };
+        self.buffered -= buffer.bytes;
+        let task = FileTask {
+            table: key.0,
+            date: key.1,
+            number: self.files,
+            buffer,
+        };
+        self.files += 1;
+        self.tasks
+            .send(task)
+            .map_err(|_| Error::Usage("the Parquet writers stopped".into()))
+    }
+
+    fn finish(mut self) -> Result<()> {
+        let keys: Vec<(Table, i32)> = self.buffers.keys().copied().collect();
+        for key in keys {
+            self.flush(key)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `work` on every item, on one thread per core; returns the results in no order.
+fn in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    work: impl Fn(T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .min(Table::ALL.len());
+        .min(items.len())
+        .max(1);
+    let queue = Mutex::new(items);
+    let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| -> Result<()> {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| -> Result<()> {
                     loop {
-                        let Some(table) = queue.lock().expect("queue").pop() else {
+                        let Some(item) = queue.lock().expect("queue").pop() else {
                             return Ok(());
                         };
-                        let mut writer = TableWriter::new(lake, table, txn, options);
-                        writer.write_staged(&staging.join(stage_name(table)), keep)?;
-                        let retired = writer.rewrite_replaced(base, replaced)?;
-                        writer.flush_all()?;
-                        results
-                            .lock()
-                            .expect("results")
-                            .insert(table, (writer.files, retired));
+                        let result = work(item)?;
+                        results.lock().expect("results").push(result);
                     }
                 })
             })
@@ -425,252 +713,147 @@ fn write_tables(
     Ok(results.into_inner().expect("results"))
 }
 
-/// Writes one table's new files: buffers by partition, flushed on size.
-struct TableWriter<'a> {
-    lake: &'a Path,
-    table: Table,
-    txn: &'a str,
-    options: &'a IngestOptions,
-    buffers: BTreeMap<i32, (Vec<RecordBatch>, usize)>,
-    buffered: usize,
-    files: Vec<DataFile>,
+/// Removes a file of this transaction's (it is in no snapshot).
+fn remove_new_file(lake: &Path, new: &NewFile) -> Result<()> {
+    let path = lake.join(&new.file.path);
+    std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))
 }
 
-impl<'a> TableWriter<'a> {
-    fn new(lake: &'a Path, table: Table, txn: &'a str, options: &'a IngestOptions) -> Self {
-        TableWriter {
-            lake,
-            table,
-            txn,
-            options,
-            buffers: BTreeMap::new(),
-            buffered: 0,
-            files: Vec::new(),
-        }
-    }
+/// Reads the ordinals staged next to a new file.
+fn read_ordinals(path: &Path) -> Result<Vec<u64>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect())
+}
 
-    /// Routes the staged rows of winning copies into partition buffers.
-    fn write_staged(&mut self, path: &Path, keep: &HashSet<u64>) -> Result<()> {
-        let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None)?;
-        for batch in reader {
-            let batch = batch?;
-            let records = batch
-                .column_by_name(RECORD_COLUMN)
-                .expect("staged ordinal")
-                .as_primitive::<UInt64Type>();
-            let mask: BooleanArray = records
-                .values()
+/// Rewrites the new files that hold rows of copies not in `keep` without those rows; a file
+/// left with no rows is removed.
+fn drop_losers(lake: &Path, files: Vec<NewFile>, keep: &HashSet<u64>) -> Result<Vec<NewFile>> {
+    let kept = in_parallel(files, |new| -> Result<Option<NewFile>> {
+        let ordinals = read_ordinals(&new.ordinals)?;
+        let mask: Vec<bool> = ordinals.iter().map(|o| keep.contains(o)).collect();
+        if mask.iter().all(|&k| k) {
+            return Ok(Some(new));
+        }
+        if !mask.iter().any(|&k| k) {
+            remove_new_file(lake, &new)?;
+            return Ok(None);
+        }
+        let path = lake.join(&new.file.path);
+        let mut rows = Vec::new();
+        let mut offset = 0;
+        for batch in read_all(&path)? {
+            let n = batch.num_rows();
+            let mask = BooleanArray::from(mask[offset..offset + n].to_vec());
+            offset += n;
+            let batch = filter_record_batch(&batch, &mask)?;
+            if batch.num_rows() > 0 {
+                rows.push(batch);
+            }
+        }
+        let relative = new.file.path.replace(".parquet", "-k.parquet");
+        let bytes = write_file(new.table, &rows, None, &lake.join(&relative))?;
+        std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+        Ok(Some(NewFile {
+            file: DataFile {
+                path: relative,
+                rows: rows.iter().map(|b| b.num_rows() as u64).sum(),
+                bytes,
+                ..new.file
+            },
+            ..new
+        }))
+    })?;
+    Ok(kept.into_iter().flatten().collect())
+}
+
+fn group_by_table(files: Vec<NewFile>) -> Written {
+    let mut written = Written::new();
+    for new in files {
+        written.entry(new.table).or_default().0.push(new.file);
+    }
+    written
+}
+
+/// Rewrites the lake files that hold replaced conversations without them, every table in
+/// parallel; per table, the files written and the paths of the files they supersede.
+fn rewrite_replaced(
+    lake: &Path,
+    base: &Snapshot,
+    txn: &str,
+    replaced: &BTreeMap<i32, HashSet<String>>,
+) -> Result<Written> {
+    if replaced.is_empty() {
+        return Ok(Written::new());
+    }
+    let by_date: HashMap<String, &HashSet<String>> = replaced
+        .iter()
+        .map(|(d, ids)| (date_string(*d), ids))
+        .collect();
+    let candidates: Vec<(Table, usize, &DataFile)> = Table::ALL
+        .iter()
+        .flat_map(|&table| {
+            base.files(table.name())
                 .iter()
-                .map(|r| Some(keep.contains(r)))
+                .filter(|f| by_date.contains_key(&f.date))
+                .enumerate()
+                .map(move |(n, f)| (table, n, f))
+        })
+        .collect();
+    let results = in_parallel(candidates, |(table, n, file)| -> Result<_> {
+        let ids = by_date[&file.date];
+        let path = lake.join(&file.path);
+        let hit = read_columns(&path, &[CONVERSATION_ID])?.iter().any(|b| {
+            b.column(0)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .any(|id| ids.contains(id))
+        });
+        if !hit {
+            return Ok(None);
+        }
+        let mut kept = Vec::new();
+        for batch in read_all(&path)? {
+            let column = batch
+                .column_by_name(CONVERSATION_ID)
+                .expect("key")
+                .as_string::<i32>();
+            let mask: BooleanArray = column
+                .iter()
+                .map(|id| Some(!id.is_some_and(|id| ids.contains(id))))
                 .collect();
             let batch = filter_record_batch(&batch, &mask)?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            let dates = batch
-                .column_by_name(CONVERSATION_DATE)
-                .expect("partition")
-                .as_primitive::<Date32Type>()
-                .clone();
-            let batch = to_file_batch(self.table, &batch)?;
-            let mut by_date: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-            for (i, d) in dates.values().iter().enumerate() {
-                by_date.entry(*d).or_default().push(i as u32);
-            }
-            for (date, rows) in by_date {
-                let part = if rows.len() == batch.num_rows() {
-                    batch.clone()
-                } else {
-                    take_record_batch(&batch, &UInt32Array::from(rows))?
-                };
-                self.buffer(date, part)?;
+            if batch.num_rows() > 0 {
+                kept.push(batch);
             }
         }
-        Ok(())
-    }
-
-    fn buffer(&mut self, date: i32, batch: RecordBatch) -> Result<()> {
-        let size = batch_bytes(&batch);
-        let entry = self.buffers.entry(date).or_default();
-        entry.0.push(batch);
-        entry.1 += size;
-        self.buffered += size;
-        if entry.1 >= self.options.file_bytes {
-            self.flush(date)?;
+        if kept.is_empty() {
+            return Ok(Some((table, None, file.path.clone())));
         }
-        while self.buffered > self.options.buffer_budget {
-            let largest = self
-                .buffers
-                .iter()
-                .max_by_key(|(_, (_, s))| *s)
-                .map(|(d, _)| *d)
-                .expect("buffers");
-            self.flush(largest)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self, date: i32) -> Result<()> {
-        let Some((batches, size)) = self.buffers.remove(&date) else {
-            return Ok(());
-        };
-        self.buffered -= size;
-        if batches.is_empty() {
-            return Ok(());
-        }
-        let date = date_string(date);
         let relative = format!(
-            "{}/part-{}-{:04}.parquet",
-            partition_dir(self.table, &date),
-            self.txn,
-            self.files.len()
+            "{}/part-{}-r{n:04}.parquet",
+            partition_dir(table, &file.date),
+            txn,
         );
-        let bytes = write_sorted(self.table, &batches, &self.lake.join(&relative))?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        self.files.push(DataFile {
+        let bytes = write_file(table, &kept, None, &lake.join(&relative))?;
+        let written = DataFile {
             path: relative,
-            date,
-            rows,
+            date: file.date.clone(),
+            rows: kept.iter().map(|b| b.num_rows() as u64).sum(),
             bytes,
-        });
-        Ok(())
+        };
+        Ok(Some((table, Some(written), file.path.clone())))
+    })?;
+    let mut written = Written::new();
+    for (table, file, retired) in results.into_iter().flatten() {
+        let entry = written.entry(table).or_default();
+        entry.0.extend(file);
+        entry.1.push(retired);
     }
-
-    fn flush_all(&mut self) -> Result<()> {
-        let dates: Vec<i32> = self.buffers.keys().copied().collect();
-        for date in dates {
-            self.flush(date)?;
-        }
-        Ok(())
-    }
-
-    /// Rewrites the lake files of this table that hold replaced conversations; returns the
-    /// paths of the files they supersede.
-    fn rewrite_replaced(
-        &mut self,
-        base: &Snapshot,
-        replaced: &BTreeMap<i32, HashSet<String>>,
-    ) -> Result<Vec<String>> {
-        let mut retired = Vec::new();
-        let by_date: HashMap<String, &HashSet<String>> = replaced
-            .iter()
-            .map(|(d, ids)| (date_string(*d), ids))
-            .collect();
-        for file in base.files(self.table.name()) {
-            let Some(ids) = by_date.get(&file.date) else {
-                continue;
-            };
-            let path = self.lake.join(&file.path);
-            let hit = read_columns(&path, &[CONVERSATION_ID])?.iter().any(|b| {
-                b.column(0)
-                    .as_string::<i32>()
-                    .iter()
-                    .flatten()
-                    .any(|id| ids.contains(id))
-            });
-            if !hit {
-                continue;
-            }
-            let mut kept = Vec::new();
-            for batch in read_all(&path)? {
-                let column = batch
-                    .column_by_name(CONVERSATION_ID)
-                    .expect("key")
-                    .as_string::<i32>();
-                let mask: BooleanArray = column
-                    .iter()
-                    .map(|id| Some(!id.is_some_and(|id| ids.contains(id))))
-                    .collect();
-                let batch = filter_record_batch(&batch, &mask)?;
-                if batch.num_rows() > 0 {
-                    kept.push(batch);
-                }
-            }
-            retired.push(file.path.clone());
-            if kept.is_empty() {
-                continue;
-            }
-            let relative = format!(
-                "{}/part-{}-r{:04}.parquet",
-                partition_dir(self.table, &file.date),
-                self.txn,
-                self.files.len()
-            );
-            let bytes = write_file(
-                self.table,
-                self.table.file_schema(),
-                &kept,
-                &self.lake.join(&relative),
-            )?;
-            let rows = kept.iter().map(|b| b.num_rows() as u64).sum();
-            self.files.push(DataFile {
-                path: relative,
-                date: file.date.clone(),
-                rows,
-                bytes,
-            });
-        }
-        Ok(retired)
-    }
-}
-
-fn stage_name(table: Table) -> String {
-    format!("{}.arrows", table.name())
-}
-
-/// One Arrow IPC stream per table, rows tagged with their record ordinal.
-struct Stage {
-    writers: Vec<(Table, StreamWriter<BufWriter<File>>, SchemaRef)>,
-}
-
-impl Stage {
-    fn create(dir: &Path) -> Result<Stage> {
-        let mut writers = Vec::new();
-        for table in Table::ALL {
-            let mut fields: Vec<Field> = table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new(RECORD_COLUMN, DataType::UInt64, false));
-            let schema = Arc::new(Schema::new(fields));
-            let path = dir.join(stage_name(table));
-            let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
-            let writer = StreamWriter::try_new(BufWriter::with_capacity(1 << 20, file), &schema)?;
-            writers.push((table, writer, schema));
-        }
-        Ok(Stage { writers })
-    }
-
-    fn write(
-        &mut self,
-        table: Table,
-        batch: &RecordBatch,
-        records: &arrow::array::UInt64Array,
-    ) -> Result<()> {
-        let (_, writer, schema) = self
-            .writers
-            .iter_mut()
-            .find(|(t, _, _)| *t == table)
-            .expect("a writer per table");
-        let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(records.clone()));
-        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
-        Ok(())
-    }
-
-    fn finish(self) -> Result<()> {
-        for (_, mut writer, _) in self.writers {
-            writer.finish()?;
-            writer
-                .into_inner()?
-                .flush()
-                .map_err(|e| Error::io("cannot write", "staging", e))?;
-        }
-        Ok(())
-    }
+    Ok(written)
 }
 
 /// Quarantined records, as NDJSON under `_convlake/rejects/`.
