@@ -126,8 +126,14 @@ impl SnapshotTable {
                 Some((f, day))
             })
             .collect();
+        // File paths reach DataFusion's object store, which only takes absolute ones: a
+        // relative lake (the default `./lake`) is resolved here, once.
+        let lake = lake
+            .canonicalize()
+            .or_else(|_| std::path::absolute(lake))
+            .unwrap_or_else(|_| lake.to_path_buf());
         SnapshotTable {
-            lake: lake.to_path_buf(),
+            lake,
             table,
             files,
             schema: Arc::new(Schema::new(fields)),

@@ -114,6 +114,45 @@ fn generate_ingest_query_report() {
 }
 
 #[test]
+fn the_default_lake_is_relative_to_the_working_directory() {
+    // `--lake` defaults to `./lake`: scans must find its files whatever the working directory.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(binary())
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&[
+        "generate",
+        "--conversations",
+        "50",
+        "--format",
+        "ndjson",
+        "--out",
+        "export.ndjson",
+    ]);
+    run(&["ingest", "export.ndjson"]);
+    let sql = "SELECT count(*) AS n FROM participants WHERE purpose = 'customer'";
+    let default = run(&["sql", "--format", "csv", sql]);
+    assert!(
+        default.starts_with("n\n") && default != "n\n0\n",
+        "{default}"
+    );
+    assert_eq!(
+        run(&["--lake", "./lake", "sql", "--format", "csv", sql]),
+        default
+    );
+    assert_eq!(
+        run(&["--lake", "lake/", "sql", "--format", "csv", sql]),
+        default
+    );
+}
+
+#[test]
 fn stdin_and_strict() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
