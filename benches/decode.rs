@@ -1,5 +1,6 @@
 //! Decode and flatten throughput: generated NDJSON through the whole decode pipeline (framing,
-//! parsing, Arrow building for every table), with one and with two decoder threads.
+//! parsing, Arrow building for every table), with one and with two decoder threads, in MB/s
+//! of JSON and in conversations/s.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -18,10 +19,14 @@ fn decode(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
-    group.throughput(Throughput::Bytes(text.len() as u64));
-    for threads in [1, 2] {
+    for (unit, threads, throughput) in [
+        ("bytes", 1, Throughput::Bytes(text.len() as u64)),
+        ("bytes", 2, Throughput::Bytes(text.len() as u64)),
+        ("conversations", 2, Throughput::Elements(5_000)),
+    ] {
+        group.throughput(throughput);
         group.bench_with_input(
-            BenchmarkId::new("ndjson_to_arrow", threads),
+            BenchmarkId::new(format!("ndjson_to_arrow_{unit}"), threads),
             &threads,
             |b, &threads| {
                 b.iter(|| {

@@ -29,6 +29,10 @@ pub(crate) struct IngestArgs {
     /// Decoder threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Memory for rows waiting to be written, e.g. `512M` (default 128M). More memory gives
+    /// fewer, larger files per partition; peak memory is about 400 MB plus 2.5 times this.
+    #[arg(long, value_name = "SIZE")]
+    write_memory: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,8 +59,18 @@ pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::R
     if let Some(threads) = args.threads {
         decoder = decoder.with_threads(threads);
     }
+    let mut sizes = IngestOptions::default();
+    if let Some(text) = &args.write_memory {
+        let budget = super::sql_cmd::parse_size(text)
+            .map_err(|e| anyhow::anyhow!("--write-memory: {e}"))?
+            .max(1 << 20);
+        sizes.buffer_budget = budget;
+        sizes.file_bytes = budget / 2;
+    }
     let options = IngestOptions {
         decoder,
+        buffer_budget: sizes.buffer_budget,
+        file_bytes: sizes.file_bytes,
         wait_for_lock: args.wait,
         progress: bar.clone().map(|bar| {
             Arc::new(move |p: &Progress| {

@@ -212,6 +212,7 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
                 }
                 router.route(t)?;
             }
+            router.chunk_done();
             progress.json_bytes = summary.json_bytes;
             progress.records = summary.records_read;
             progress.rejected = summary.rejected;
@@ -456,6 +457,8 @@ struct Buffer {
     batches: Vec<RecordBatch>,
     ordinals: Vec<UInt64Array>,
     bytes: usize,
+    /// The chunk that last added rows.
+    touched: u64,
 }
 
 /// One file to write: the buffered rows of one partition of one table.
@@ -520,6 +523,7 @@ impl<'a> WriterPool<'a> {
                 buffers: BTreeMap::new(),
                 buffered: 0,
                 files: 0,
+                chunk: 0,
                 tasks,
             };
             feed(&mut router).and_then(|()| router.finish())
@@ -584,12 +588,18 @@ impl<'a> WriterPool<'a> {
 }
 
 /// Splits decoded batches by table and partition into buffers; hands a buffer to the writer
-/// pool when it is full, or when all buffers together exceed the budget (the largest goes).
+/// pool when it is full, or when all buffers together exceed the budget. Over budget, stale
+/// buffers go first (those no recent chunk added to: with an export in start order, the
+/// partitions already passed, which will not grow any more), then the largest. Flushing
+/// stale buffers first keeps the budget for the partitions being filled, so their files come
+/// out full-sized instead of shrinking as finished partitions pile up.
 struct Router<'a> {
     options: &'a IngestOptions,
     buffers: BTreeMap<(Table, i32), Buffer>,
     buffered: usize,
     files: usize,
+    /// Chunks routed so far.
+    chunk: u64,
     tasks: crossbeam_channel::Sender<FileTask>,
 }
 
@@ -633,6 +643,7 @@ impl Router<'_> {
     ) -> Result<()> {
         let size = batch_bytes(&batch);
         let entry = self.buffers.entry((table, date)).or_default();
+        entry.touched = self.chunk;
         entry.batches.push(batch);
         entry.ordinals.push(ordinals);
         entry.bytes += size;
@@ -641,15 +652,31 @@ impl Router<'_> {
             self.flush((table, date))?;
         }
         while self.buffered > self.options.buffer_budget {
-            let largest = *self
+            // Stale: untouched by this chunk and the one before (a chunk adds to its tables
+            // one after the other, so "this chunk" alone would count partitions still
+            // being filled as stale).
+            let stalest = self
                 .buffers
                 .iter()
-                .max_by_key(|(_, b)| b.bytes)
-                .map(|(key, _)| key)
-                .expect("buffers hold what is counted");
-            self.flush(largest)?;
+                .filter(|(_, b)| b.touched + 1 < self.chunk)
+                .min_by_key(|(_, b)| b.touched)
+                .map(|(key, _)| *key);
+            let victim = stalest.unwrap_or_else(|| {
+                *self
+                    .buffers
+                    .iter()
+                    .max_by_key(|(_, b)| b.bytes)
+                    .map(|(key, _)| key)
+                    .expect("buffers hold what is counted")
+            });
+            self.flush(victim)?;
         }
         Ok(())
+    }
+
+    /// Marks the end of one decoded chunk (see [`Router`] on stale buffers).
+    fn chunk_done(&mut self) {
+        self.chunk += 1;
     }
 
     fn flush(&mut self, key: (Table, i32)) -> Result<()> {

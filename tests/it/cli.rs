@@ -153,6 +153,58 @@ fn the_default_lake_is_relative_to_the_working_directory() {
 }
 
 #[test]
+fn write_memory_trades_memory_for_fewer_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.ndjson");
+    let out = convlake(
+        &dir.path().join("unused"),
+        &[
+            "generate",
+            "--conversations",
+            "3000",
+            "--format",
+            "ndjson",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ingest = |name: &str, extra: &[&str]| {
+        let lake = dir.path().join(name);
+        let mut args = vec!["ingest", "--json"];
+        args.extend_from_slice(extra);
+        args.push(export.to_str().unwrap());
+        let out = convlake(&lake, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sql = "SELECT count(*) AS n, sum(value) AS total FROM metrics";
+        let out = convlake(&lake, &["sql", "--format", "csv", sql]);
+        (
+            summary["files_written"].as_u64().unwrap(),
+            text(&out.stdout),
+        )
+    };
+    let (files_default, content_default) = ingest("default", &[]);
+    let (files_small, content_small) = ingest("small", &["--write-memory", "1M"]);
+    assert!(
+        files_small > files_default,
+        "{files_small} vs {files_default}"
+    );
+    assert_eq!(content_small, content_default);
+
+    let out = convlake(
+        &dir.path().join("bad"),
+        &["ingest", "--write-memory", "lots", export.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--write-memory: \"lots\" is not a size such as 2G or 512M"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn stdin_and_strict() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
