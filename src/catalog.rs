@@ -68,7 +68,15 @@ pub async fn open_in(lake: &Path, ctx: SessionContext) -> Result<SessionContext>
         });
     }
     let snapshot = snapshot::latest(lake)?;
-    let config = ctx.copied_config().with_information_schema(true);
+    let mut config = ctx.copied_config().with_information_schema(true);
+    // Questions over conversation data often group by ids of high cardinality (distinct
+    // conversations per agent, per queue): a partial aggregation that reduces nothing is
+    // given up after 8,192 rows instead of DataFusion's 100,000, which a day's partition
+    // split over two cores never reaches (12-17% off "top agents" and "per day and media").
+    config
+        .options_mut()
+        .execution
+        .skip_partial_aggregation_probe_rows_threshold = 8192;
     let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
     register_snapshot(&ctx, lake, &snapshot)?;
     load_views(&mut ctx).await?;

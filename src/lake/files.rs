@@ -12,8 +12,8 @@ use std::path::Path;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -24,6 +24,16 @@ use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
 
 /// Rows per row group: small enough for statistics to prune, large enough to scan fast.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// String columns (at any depth) holding an id that is unique per participant or session.
+/// Low-cardinality ids (`user_id`, `queue_id`, ...) keep their dictionary: queries filter
+/// and group on them, and dictionary pages decode to cheap string views.
+const UNIQUE_IDS: [&str; 4] = [
+    "participant_id",
+    "session_id",
+    "peer_id",
+    "protocol_call_id",
+];
 
 /// The writer settings of every data file of `table`.
 pub fn writer_properties(table: Table) -> WriterProperties {
@@ -43,6 +53,29 @@ pub fn writer_properties(table: Table) -> WriterProperties {
             nulls_first: false,
         }]))
         .set_created_by(format!("convlake {}", env!("CARGO_PKG_VERSION")));
+    // Nearly every value of 64-bit number columns and unique ids is distinct, so a dictionary
+    // only costs hashing at write time (and overflows into plain pages anyway); zstd packs
+    // them as well without one. On 1 GB of export: ingest about 8% faster, files 8% smaller,
+    // the same query times.
+    let parquet_schema = ArrowSchemaConverter::new()
+        .convert(&schema)
+        .expect("the table schemas convert to Parquet");
+    for column in parquet_schema.columns() {
+        let wide_number = matches!(
+            column.physical_type(),
+            PhysicalType::INT64 | PhysicalType::DOUBLE
+        );
+        if wide_number || UNIQUE_IDS.contains(&column.name()) {
+            builder = builder.set_column_dictionary_enabled(column.path().clone(), false);
+        }
+        if column.physical_type() == PhysicalType::INT64 {
+            // Time stamps close to each other and durations of similar size: deltas pack
+            // into few bits, so zstd has less to do both ways (the query "average tHandle
+            // per queue" over 1 GB of export: 37 ms with plain pages, 27 ms with deltas).
+            builder =
+                builder.set_column_encoding(column.path().clone(), Encoding::DELTA_BINARY_PACKED);
+        }
+    }
     if table == Table::RawConversations {
         // Whole records never repeat: a dictionary would only cost time. zstd level 1, like
         // the rest: on 1 GB of export, level 3 took about twice the compression time and its

@@ -254,6 +254,45 @@ fn files_are_readable_without_arrow_hints() {
         })
         .collect();
     assert!(starts.windows(2).all(|w| w[0] <= w[1]));
+    // Encodings by column: deltas for 64-bit numbers, no dictionary for unique ids, a
+    // dictionary for the low-cardinality strings that queries filter and group on.
+    let metrics = &snap.files("metrics")[0];
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(lake.join(&metrics.path)).unwrap()).unwrap();
+    let row_group = reader.metadata().row_group(0);
+    let encodings = |name: &str| {
+        let column = row_group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap();
+        format!("{:?}", column.encodings().collect::<Vec<_>>())
+    };
+    assert!(
+        encodings("value").contains("DELTA_BINARY_PACKED"),
+        "{}",
+        encodings("value")
+    );
+    assert!(
+        !encodings("emit_date").contains("DICTIONARY"),
+        "{}",
+        encodings("emit_date")
+    );
+    assert!(
+        !encodings("session_id").contains("DICTIONARY"),
+        "{}",
+        encodings("session_id")
+    );
+    assert!(
+        encodings("queue_id").contains("RLE_DICTIONARY"),
+        "{}",
+        encodings("queue_id")
+    );
+    assert!(
+        encodings("name").contains("RLE_DICTIONARY"),
+        "{}",
+        encodings("name")
+    );
     // Dictionary and map types come back as written, through the embedded Arrow schema.
     let schema = batches[0].schema();
     assert_eq!(
