@@ -4,6 +4,12 @@
 
 use std::process::ExitCode;
 
+/// jemalloc instead of the system allocator: glibc keeps the memory freed by the decoder and
+/// writer threads in per-thread arenas, so an ingest's resident memory crept up by about
+/// 100 MB per GB of input while its live heap stayed flat (612 MB at 0.6 and at 2 GB).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     match convlake::cli::main() {
         Ok(code) => code,
