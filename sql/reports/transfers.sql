@@ -35,4 +35,4 @@ FROM legs l
 LEFT JOIN agents a ON a.queue_id = l.queue_id
 WHERE ($queues = '' OR array_has(string_to_array($queues, ','), l.queue_id))
 GROUP BY l.queue_id, l.next_queue_id
-ORDER BY from_queue_id, legs DESC
+ORDER BY from_queue_id, legs DESC, to_queue_id

@@ -3,8 +3,16 @@
 -- Grain: session. Keys: conversation_id, participant_id, session_id.
 CREATE VIEW metrics_pivot AS
 SELECT
-    conversation_id, conversation_date, conversation_start, participant_id, session_id,
-    purpose, user_id, media_type, queue_id,
+    conversation_id, conversation_date, conversation_start, session_id,
+    -- Constant within a session (they describe it), so min() is the session's value; taken
+    -- as aggregates rather than grouped on, because hashing nine group columns made the
+    -- pivot of 2.6 million metrics 3.5 times slower (1.39 s against 0.40 s). The date and
+    -- start stay group columns so that date filters on the view still prune partitions.
+    min(participant_id) AS participant_id,
+    min(purpose) AS purpose,
+    min(user_id) AS user_id,
+    min(media_type) AS media_type,
+    min(queue_id) AS queue_id,
     min(emit_date) AS first_emit_date,
     max(emit_date) AS last_emit_date,
     sum(CASE WHEN name = 'nConnected' THEN value END) AS n_connected,
@@ -41,5 +49,4 @@ SELECT
     sum(CASE WHEN name = 'nFlowOutcomeFailed' THEN value END) AS n_flow_outcome_failed,
     sum(CASE WHEN name = 'nError' THEN value END) AS n_error
 FROM metrics
-GROUP BY conversation_id, conversation_date, conversation_start, participant_id, session_id,
-    purpose, user_id, media_type, queue_id
+GROUP BY conversation_id, conversation_date, conversation_start, session_id
