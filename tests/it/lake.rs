@@ -93,6 +93,20 @@ fn upsert_follows_freshness_and_commits_nothing_when_nothing_changes() {
     }
 }
 
+/// `conversation_start` of every row of `batches` (one file), in row order.
+fn starts_in_file_order(batches: &[arrow::array::RecordBatch]) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("conversation_start")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
 /// Data files of the latest snapshot and `.parquet` files in the table directories, sorted:
 /// equal when no file leaked.
 fn listed_and_on_disk(lake: &Path) -> (Vec<String>, Vec<String>) {
@@ -153,17 +167,8 @@ fn small_write_buffers_give_the_same_lake() {
         dates.len()
     );
     for file in participants {
-        let starts: Vec<i64> = convlake::lake::files::read_all(&lake.join(&file.path))
-            .unwrap()
-            .iter()
-            .flat_map(|b| {
-                b.column_by_name("conversation_start")
-                    .unwrap()
-                    .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
+        let batches = convlake::lake::files::read_all(&lake.join(&file.path)).unwrap();
+        let starts = starts_in_file_order(&batches);
         assert!(
             starts.windows(2).all(|w| w[0] <= w[1]),
             "{} unsorted",
@@ -243,16 +248,7 @@ fn files_are_readable_without_arrow_hints() {
     assert!(row_group.column(0).statistics().is_some());
     assert!(row_group.sorting_columns().is_some());
     let batches = convlake::lake::files::read_all(&lake.join(&participants.path)).unwrap();
-    let starts: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name("conversation_start")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let starts = starts_in_file_order(&batches);
     assert!(starts.windows(2).all(|w| w[0] <= w[1]));
     // Encodings by column: deltas for 64-bit numbers, no dictionary for unique ids, a
     // dictionary for the low-cardinality strings that queries filter and group on.
