@@ -11,15 +11,18 @@ use arrow::array::{
     ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, UInt64Array,
     UInt64Builder,
 };
+use arrow::compute::cast;
 use arrow::error::ArrowError;
 
-use crate::columnar::{ColumnBuilder, DictionaryColumn, FinishColumn, ListColumn, TimestampColumn};
+use crate::columnar::{
+    dictionary_type, ColumnBuilder, DictionaryColumn, FinishColumn, ListColumn, TimestampColumn,
+};
 use crate::model::{
     Conversation, ConversationScalars, EvaluationColumns, FlowOutcomeColumns, FlowScalars,
     Participant, ParticipantScalars, ResolutionColumns, Segment, SegmentColumns, Session,
-    SessionColumns, SessionMetricScalars, SessionScalars, SurveyColumns, Ts,
+    SessionColumns, SessionMetric, SessionMetricScalars, SessionScalars, SurveyColumns, Ts,
 };
-use crate::schema::{Table, CONVERSATION_KEY_PROPERTIES};
+use crate::schema::{Table, CONVERSATION_KEY_PROPERTIES, METRIC_NAME};
 
 /// One decoded conversation with where it came from and where it goes.
 #[derive(Debug)]
@@ -469,7 +472,16 @@ impl MetricsTable {
         columns.push(Arc::new(self.session_id.finish()));
         columns.push(finish_dictionary(&mut self.media_type));
         columns.push(Arc::new(self.queue_id.finish()));
-        columns.extend(self.metric.finish());
+        for (field, column) in SessionMetric::fields().iter().zip(self.metric.finish()) {
+            // The model builds the name as a string (it is one in the nested form);
+            // the flat table dictionary-encodes it (see the schema).
+            if field.name() == METRIC_NAME {
+                columns
+                    .push(cast(&column, &dictionary_type()).expect("strings cast to a dictionary"));
+            } else {
+                columns.push(column);
+            }
+        }
         columns
     }
 }

@@ -154,7 +154,15 @@ impl Table {
                 fields.push(utf8("session_id"));
                 fields.push(Field::new("media_type", dictionary_type(), true));
                 fields.push(utf8("queue_id"));
-                fields.extend(SessionMetric::fields());
+                // Metric names are an open set of a few dozen values: dictionary-encoded like
+                // the enums, so filters and pivots on them compare each name once per batch.
+                fields.extend(SessionMetric::fields().into_iter().map(|f| {
+                    if f.name() == METRIC_NAME {
+                        f.with_data_type(dictionary_type())
+                    } else {
+                        f
+                    }
+                }));
             }
             Table::RawConversations => {
                 fields.push(utf8("source_file"));
@@ -169,6 +177,9 @@ impl Table {
         fields
     }
 }
+
+/// The metric name column of the `metrics` table.
+pub const METRIC_NAME: &str = "name";
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
