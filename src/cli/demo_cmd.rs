@@ -54,14 +54,17 @@ pub(crate) async fn run(lake: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode
         &IngestOptions::default(),
     )?;
     println!(
-        "{} records: {} stored, {} superseded, {} rejected; {} new, {} updated conversations; snapshot {:?}",
+        "{} records: {} stored, {} superseded, {} rejected; {} new, {} updated conversations; {}",
         summary.records_read,
         summary.stored,
         summary.superseded,
         summary.rejected,
         summary.conversations_new,
         summary.conversations_updated,
-        summary.snapshot
+        match summary.snapshot {
+            Some(v) => format!("committed snapshot {v}"),
+            None => "nothing changed (the sample is in the lake already)".to_string(),
+        }
     );
     println!("\n# 2. SQL");
     let ctx = crate::catalog::open(lake).await?;
