@@ -138,15 +138,18 @@ pub fn scan_schema(table: Table) -> SchemaRef {
 #[derive(Debug)]
 pub struct SnapshotTable {
     lake: PathBuf,
-    table: Table,
     files: Vec<(DataFile, i32)>,
+    /// The columns read from the files ([`scan_schema`]).
+    file_columns: SchemaRef,
+    /// Those and the partition column.
     schema: SchemaRef,
 }
 
 impl SnapshotTable {
     /// The `files` of `table` in the lake at `lake`.
     pub fn new(lake: &Path, table: Table, files: Vec<DataFile>) -> Self {
-        let mut fields: Vec<FieldRef> = scan_schema(table).fields().iter().cloned().collect();
+        let file_columns = scan_schema(table);
+        let mut fields: Vec<FieldRef> = file_columns.fields().iter().cloned().collect();
         fields.push(partition_field());
         let files = files
             .into_iter()
@@ -163,8 +166,8 @@ impl SnapshotTable {
             .unwrap_or_else(|_| lake.to_path_buf());
         SnapshotTable {
             lake,
-            table,
             files,
+            file_columns,
             schema: Arc::new(Schema::new(fields)),
         }
     }
@@ -256,7 +259,7 @@ impl TableProvider for SnapshotTable {
             smallest.1.push(partitioned);
         }
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let table_schema = TableSchema::builder(scan_schema(self.table))
+        let table_schema = TableSchema::builder(self.file_columns.clone())
             .with_table_partition_cols(vec![partition_field()])
             .build();
         let source = format.file_source(table_schema);

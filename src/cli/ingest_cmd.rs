@@ -9,7 +9,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ingest::{discover, DecoderBuilder};
-use crate::lake::upsert::{ingest, IngestOptions, IngestSummary, Progress};
+use crate::lake::upsert::{ingest, IngestOptions, IngestSummary, Progress, ProgressFn};
 use crate::lake::vacuum::vacuum;
 
 #[derive(Debug, clap::Args)]
@@ -59,27 +59,24 @@ pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::R
     if let Some(threads) = args.threads {
         decoder = decoder.with_threads(threads);
     }
-    let mut sizes = IngestOptions::default();
-    if let Some(text) = &args.write_memory {
-        let budget = super::sql_cmd::parse_size(text)
-            .map_err(|e| anyhow::anyhow!("--write-memory: {e}"))?
-            .max(1 << 20);
-        sizes.buffer_budget = budget;
-        sizes.file_bytes = budget / 2;
-    }
-    let options = IngestOptions {
+    let mut options = IngestOptions {
         decoder,
-        buffer_budget: sizes.buffer_budget,
-        file_bytes: sizes.file_bytes,
         wait_for_lock: args.wait,
         progress: bar.clone().map(|bar| {
             Arc::new(move |p: &Progress| {
                 bar.set_position(p.json_bytes);
                 bar.set_message(format!("{} records, {} rejected", p.records, p.rejected));
-            }) as Arc<dyn Fn(&Progress) + Send + Sync>
+            }) as ProgressFn
         }),
         ..IngestOptions::default()
     };
+    if let Some(text) = &args.write_memory {
+        let budget = super::sql_cmd::parse_size(text)
+            .map_err(|e| anyhow::anyhow!("--write-memory: {e}"))?
+            .max(1 << 20);
+        options.buffer_budget = budget;
+        options.file_bytes = budget / 2;
+    }
     let summary = ingest(lake, inputs, &options)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

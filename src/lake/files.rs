@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
@@ -35,8 +36,15 @@ const UNIQUE_IDS: [&str; 4] = [
     "protocol_call_id",
 ];
 
-/// The writer settings of every data file of `table`.
+/// The writer settings of every data file of `table` (worked out once per table).
 pub fn writer_properties(table: Table) -> WriterProperties {
+    static PROPERTIES: OnceLock<Vec<WriterProperties>> = OnceLock::new();
+    PROPERTIES.get_or_init(|| Table::ALL.iter().map(|t| build_properties(*t)).collect())
+        [table as usize]
+        .clone()
+}
+
+fn build_properties(table: Table) -> WriterProperties {
     let schema = table.file_schema();
     let sort_column = schema
         .index_of(CONVERSATION_START)

@@ -48,6 +48,9 @@ use crate::schema::{pages_schema, Table, CONVERSATION_DATE, CONVERSATION_ID};
 use repair::{drop_losers, group_by_table, remove_new_file, rewrite_replaced, Written};
 use write::{InOrder, WriterPool};
 
+/// Called with the progress of an ingest (from the thread that runs it).
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// How to ingest.
 #[derive(Clone)]
 pub struct IngestOptions {
@@ -62,7 +65,7 @@ pub struct IngestOptions {
     /// Threads writing Parquet files while decoding goes on.
     pub writer_threads: usize,
     /// Called after each decoded chunk with the progress so far.
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 impl Default for IngestOptions {
