@@ -1,31 +1,103 @@
-"""Times the five comparison questions with DuckDB over its own flat Parquet tables.
+"""Times convlake's own SQL with DuckDB over the flat Parquet tables of duckdb_ingest.py.
 
-Usage: duckdb_query.py DIR REPEATS  → prints `name seconds` (median) per question.
+Usage: duckdb_query.py DIR REPEATS REPO INTERVAL TZ GRANULARITY
+  → prints `question NAME SECONDS ROWS` for benches/queries/q*.sql and
+    `report NAME SECONDS ROWS` for sql/reports/*.sql (seconds: median of REPEATS).
+
+The files run as they are, with the views of sql/views, after these translations:
+- `tz_bucket` and `kv_lookup` (convlake's SQL functions) are DuckDB macros below;
+- `first_value(x ORDER BY y)` as an aggregate is DuckDB's `first(x ORDER BY y)`;
+- `CAST(t AS BIGINT)` of a timestamp (epoch milliseconds in DataFusion) is `epoch_ms(t)`;
+- voice_quality reads the flat `sessions.media_endpoint_stats` (DuckDB's tables have no
+  nested `participants.sessions`), see VOICE_QUALITY.
 """
+import datetime as dt
+import glob
+import os
+import re
 import statistics
 import sys
 import time
 import duckdb
 
-DIR, REPEATS = sys.argv[1], int(sys.argv[2])
+DIR, REPEATS, REPO = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+INTERVAL, TZ, GRANULARITY = sys.argv[4], sys.argv[5], sys.argv[6]
+
 con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
 for t in ["conversations", "participants", "sessions", "metrics", "segments"]:
     con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{DIR}/{t}.parquet')")
-QUESTIONS = {
-    "q1_per_day_media": """SELECT CAST(c.conversationStart AS DATE) d, s.mediaType, count(DISTINCT c.conversationId)
-        FROM conversations c JOIN sessions s USING (conversationId) WHERE s.purpose IN ('customer', 'external') GROUP BY 1, 2""",
-    "q2_aht_per_queue": "SELECT queueId, avg(value) FROM metrics WHERE name = 'tHandle' GROUP BY 1",
-    "q3_abandon_rate_queue_hour": """SELECT queueId, date_trunc('hour', emitDate) h,
-        count(*) FILTER (WHERE name = 'tAbandon') * 1.0 / nullif(count(*) FILTER (WHERE name = 'nOffered'), 0)
-        FROM metrics WHERE name IN ('tAbandon', 'nOffered') GROUP BY 1, 2""",
-    "q4_top_agents": """SELECT userId, count(DISTINCT conversationId) n FROM metrics WHERE name = 'tHandle'
-        GROUP BY 1 ORDER BY n DESC LIMIT 10""",
-    "q5_attribute_filter": """SELECT count(*) FROM participants WHERE attributes['CustomerSegment'] = 'Gold'""",
+BUCKETS = {"PT15M": "15 minutes", "PT30M": "30 minutes", "PT1H": "1 hour", "P1D": "1 day", "P1W": "7 days"}
+widths = " ".join(f"WHEN '{k}' THEN INTERVAL '{v}'" for k, v in BUCKETS.items())
+con.execute(f"CREATE MACRO tz_bucket(t, g, z) AS time_bucket(CASE g {widths} END, t, z)")
+con.execute("""CREATE MACRO kv_lookup(pairs, k) AS TRY_CAST(split_part(
+    list_filter(string_split(pairs, ','), e -> split_part(e, '=', 1) = k)[1], '=', 2) AS BIGINT)""")
+
+
+def translate(sql):
+    sql = re.sub(r"\bfirst_value\(", "first(", sql)
+    return re.sub(r"CAST\(([\w.]+) AS BIGINT\)", r"epoch_ms(\1)", sql)
+
+
+# Views may read other views: create them in rounds until every one exists.
+views = sorted(glob.glob(f"{REPO}/sql/views/*.sql"))
+while views:
+    waiting = []
+    for path in views:
+        try:
+            con.execute(translate(open(path).read()))
+        except duckdb.CatalogException:
+            waiting.append(path)
+    if len(waiting) == len(views):
+        raise SystemExit(f"views that cannot be created: {waiting}")
+    views = waiting
+
+VOICE_QUALITY = """
+WITH stats AS (
+    SELECT conversation_id, edge_id, queue_id, unnest(media_endpoint_stats) AS stat
+    FROM sessions
+    WHERE conversation_date BETWEEN $min_date AND $max_date AND media_type = 'voice'
+)
+SELECT
+    queue_id, edge_id,
+    count(*) AS sessions_measured,
+    min(stat['min_mos']) AS min_mos,
+    avg(stat['min_mos']) AS avg_min_mos,
+    min(stat['min_r_factor']) AS min_r_factor,
+    avg(stat['min_r_factor']) AS avg_min_r_factor,
+    100.0 * count(*) FILTER (WHERE stat['min_mos'] < 3.5) / count(*) AS pct_under_3_5,
+    sum(stat['discarded_packets']) AS discarded_packets
+FROM stats
+WHERE stat['event_time'] >= $interval_start AND stat['event_time'] < $interval_end
+  AND ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
+GROUP BY queue_id, edge_id
+ORDER BY min_mos, queue_id, edge_id
+"""
+
+start, end = (dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in INTERVAL.split("/"))
+PARAMS = {
+    # The same values convlake's ReportParams::bind gives with default settings.
+    "interval_start": start, "interval_end": end,
+    "min_date": (start - dt.timedelta(days=7)).date(), "max_date": end.date(),
+    "tz": TZ, "granularity": GRANULARITY, "queues": "", "media_types": "", "users": "",
+    "sl_target_ms": 20000, "sl_queue_targets_ms": "", "sl_include_flow_outs": False,
+    "sl_exclude_short_abandons": True,
 }
-for name, sql in QUESTIONS.items():
-    times = []
+
+
+def timed(kind, name, sql):
+    sql = translate(sql)
+    params = {k: v for k, v in PARAMS.items() if f"${k}" in sql}
+    times, rows = [], 0
     for _ in range(REPEATS):
         started = time.perf_counter()
-        con.execute(sql).to_arrow_table()
+        rows = con.execute(sql, params).to_arrow_table().num_rows
         times.append(time.perf_counter() - started)
-    print(name, statistics.median(times))
+    print(kind, name, statistics.median(times), rows, flush=True)
+
+
+for path in sorted(glob.glob(f"{REPO}/benches/queries/q*.sql")):
+    timed("question", os.path.basename(path)[:-4], open(path).read())
+for path in sorted(glob.glob(f"{REPO}/sql/reports/*.sql")):
+    name = os.path.basename(path)[:-4]
+    timed("report", name, VOICE_QUALITY if name == "voice_quality" else open(path).read())

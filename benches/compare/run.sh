@@ -5,8 +5,9 @@
 #
 # Prints one table of medians (3 runs) and ratios: ingest (wall time, MB/s of JSON, peak RSS,
 # output size) for convlake, DuckDB writing five flat zstd Parquet tables, and DuckDB writing
-# one nested file; then the five questions of benches/queries (median of 5) for convlake over
-# its lake and DuckDB over its flat Parquet. Installs duckdb and pyarrow from PyPI if missing.
+# one nested file; then the five questions of benches/queries and the report suite (medians of
+# 5), the same SQL files for convlake over its lake and DuckDB over its flat Parquet, with
+# ratios and a check that both return as many rows. Installs duckdb and pyarrow if missing.
 set -euo pipefail
 N="${1:-20000}"
 WORK="${2:-/tmp/convlake-compare}"
@@ -54,22 +55,31 @@ for name in convlake duckdb_flat duckdb_nested; do
     'BEGIN { printf "%-15s %9.2f %9.1f %11.0f %10.1f %9.2fx\n", n, w, b / 1e6 / w, r / 1024, s / 1e6, w / c }'
 done
 
-printf '\n%-28s %12s %12s %9s\n' "question (median of 5)" "convlake s" "duckdb s" "ratio"
-python3 "$repo/benches/compare/duckdb_query.py" "$WORK/duck_flat" 5 > "$WORK/duck_queries.txt"
-i=0
-while read -r name duck; do
-  i=$((i + 1))
-  ours=$("$BIN" --lake "$WORK/lake" sql --timing --repeat 5 -f "$repo/benches/queries/q$i.sql" 2>&1 >/dev/null | grep -o 'in [0-9.]*s' | tr -dc '0-9.')
-  awk -v n="$name" -v a="$ours" -v b="$duck" 'BEGIN { printf "%-28s %12.4f %12.4f %8.2fx\n", n, a, b, a / b }'
-done < "$WORK/duck_queries.txt"
-
-# The report suite over the lake (DuckDB has no port of the reports: convlake alone).
-: > "$WORK/reports.times"
-for _ in $(seq "$RUNS"); do
-  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$BIN" --lake "$WORK/lake" report run --all \
-    --interval 2026-11-02T00:00:00Z/2026-11-09T00:00:00Z --tz America/New_York \
-    --granularity PT30M --out "$WORK/reports" > /dev/null 2>&1
-  cat "$WORK/time.txt" >> "$WORK/reports.times"
+# The same SQL files on both engines: the five questions (benches/queries) and the report
+# suite (sql/reports with sql/views), DuckDB over its flat Parquet (see duckdb_query.py for the
+# few translations), convlake over its lake. Medians of 5; row counts must agree.
+INTERVAL=2026-11-02T00:00:00Z/2026-11-09T00:00:00Z TZ=America/New_York GRANULARITY=PT30M
+python3 "$repo/benches/compare/duckdb_query.py" "$WORK/duck_flat" 5 "$repo" "$INTERVAL" "$TZ" "$GRANULARITY" > "$WORK/duck_queries.txt"
+: > "$WORK/ours.txt"
+for i in 1 2 3 4 5; do
+  ours=$("$BIN" --lake "$WORK/lake" sql --timing --repeat 5 -f "$repo/benches/queries/q$i.sql" --format csv 2>"$WORK/q.err" | tail -n +2 | wc -l)
+  echo "question q$i $(grep -o 'in [0-9.]*s' "$WORK/q.err" | tr -dc '0-9.') $ours" >> "$WORK/ours.txt"
 done
-awk -v w="$(awk '{print $1}' "$WORK/reports.times" | median)" -v r="$(awk '{print $2}' "$WORK/reports.times" | median)" \
-  'BEGIN { printf "\nreport suite (10 reports, PT30M, one week; median of runs): %.2f s, peak RSS %.0f MB\n", w, r / 1024 }'
+for run in 1 2 3 4 5; do
+  "$BIN" --lake "$WORK/lake" report run --all --interval "$INTERVAL" --tz "$TZ" --granularity "$GRANULARITY" \
+    --out "$WORK/reports" 2>&1 >/dev/null | awk 'NR > 1 { print $1, $3, $2 }' >> "$WORK/report_runs.txt"
+done
+for name in $(awk '{print $1}' "$WORK/report_runs.txt" | sort -u); do
+  echo "report $name $(awk -v n="$name" '$1 == n {print $2}' "$WORK/report_runs.txt" | median) \
+    $(awk -v n="$name" '$1 == n {print $3; exit}' "$WORK/report_runs.txt")" >> "$WORK/ours.txt"
+done
+rm -f "$WORK/report_runs.txt"
+
+printf '\n%-30s %11s %11s %8s %6s\n' "question / report (median of 5)" "convlake s" "duckdb s" "ratio" "rows"
+awk 'NR == FNR { ours[$1 " " $2] = $3; rows[$1 " " $2] = $4; next }
+     { key = $1 " " $2; a = ours[key]; b = $3
+       if ($1 != kind) { if (kind != "") printf "%-30s %11.4f %11.4f %7.2fx\n", "  all " kind "s (sum)", sa, sb, sa / sb; kind = $1; sa = 0; sb = 0 }
+       sa += a; sb += b
+       printf "%-30s %11.4f %11.4f %7.2fx %6s\n", $2, a, b, a / b, (rows[key] == $4 ? "same" : rows[key] "/" $4) }
+     END { printf "%-30s %11.4f %11.4f %7.2fx\n", "  all " kind "s (sum)", sa, sb, sa / sb }' \
+  "$WORK/ours.txt" "$WORK/duck_queries.txt"

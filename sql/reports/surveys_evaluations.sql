@@ -16,17 +16,24 @@ e AS (
     WHERE evaluation['event_time'] >= $interval_start AND evaluation['event_time'] < $interval_end
       AND NOT coalesce(evaluation['deleted'], false)
 ),
-keys AS (SELECT queue_id, user_id FROM s UNION SELECT queue_id, user_id FROM e)
+-- One pass over both kinds of rows, grouped once (null queues or agents form groups of their
+-- own), instead of six correlated subqueries per (queue, agent).
+both AS (
+    SELECT queue_id, user_id, 1 AS is_survey, score AS survey_score, CAST(NULL AS BIGINT) AS evaluation_score FROM s
+    UNION ALL
+    SELECT queue_id, user_id, 0 AS is_survey, CAST(NULL AS INT) AS survey_score, score AS evaluation_score FROM e
+)
 SELECT
-    k.queue_id, k.user_id,
-    (SELECT count(*) FROM s WHERE s.queue_id = k.queue_id AND s.user_id = k.user_id) AS surveys,
-    (SELECT avg(score) FROM s WHERE s.queue_id = k.queue_id AND s.user_id = k.user_id) AS avg_promoter_score,
-    (SELECT 100.0 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE score <= 6)) / nullif(count(*), 0)
-        FROM s WHERE s.queue_id = k.queue_id AND s.user_id = k.user_id) AS nps,
-    (SELECT count(*) FROM e WHERE e.queue_id = k.queue_id AND e.user_id = k.user_id) AS evaluations,
-    (SELECT avg(score) FROM e WHERE e.queue_id = k.queue_id AND e.user_id = k.user_id) AS avg_evaluation_score,
-    (SELECT min(score) FROM e WHERE e.queue_id = k.queue_id AND e.user_id = k.user_id) AS min_evaluation_score
-FROM keys k
-WHERE ($queues = '' OR array_has(string_to_array($queues, ','), k.queue_id))
-  AND ($users = '' OR array_has(string_to_array($users, ','), k.user_id))
-ORDER BY k.queue_id, k.user_id
+    queue_id, user_id,
+    sum(is_survey) AS surveys,
+    avg(survey_score) AS avg_promoter_score,
+    100.0 * (count(*) FILTER (WHERE survey_score >= 9) - count(*) FILTER (WHERE survey_score <= 6))
+        / nullif(sum(is_survey), 0) AS nps,
+    sum(1 - is_survey) AS evaluations,
+    avg(evaluation_score) AS avg_evaluation_score,
+    min(evaluation_score) AS min_evaluation_score
+FROM both
+WHERE ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
+  AND ($users = '' OR array_has(string_to_array($users, ','), user_id))
+GROUP BY queue_id, user_id
+ORDER BY queue_id, user_id
