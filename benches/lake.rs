@@ -51,7 +51,7 @@ fn parquet_write(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 let out = dir.path().join(format!("{n}.parquet"));
-                let order = sort_order(&batches);
+                let order = sort_order(table, &batches);
                 let written = write_file(table, &batches, order.as_deref(), &out).unwrap();
                 std::fs::remove_file(&out).unwrap();
                 written

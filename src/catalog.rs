@@ -174,13 +174,8 @@ impl SnapshotTable {
 
     /// Keeps the days for which every partition-only filter holds.
     fn prune(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<bool>> {
-        let partition_filters: Vec<&Expr> = filters
-            .iter()
-            .filter(|f| {
-                let columns = f.column_refs();
-                !columns.is_empty() && columns.iter().all(|c| c.name == CONVERSATION_DATE)
-            })
-            .collect();
+        let partition_filters: Vec<&Expr> =
+            filters.iter().filter(|f| is_partition_filter(f)).collect();
         if partition_filters.is_empty() || self.files.is_empty() {
             return Ok(vec![true; self.files.len()]);
         }
@@ -203,6 +198,12 @@ impl SnapshotTable {
     }
 }
 
+/// Whether `filter` reads the partition column and nothing else.
+fn is_partition_filter(filter: &Expr) -> bool {
+    let columns = filter.column_refs();
+    !columns.is_empty() && columns.iter().all(|c| c.name == CONVERSATION_DATE)
+}
+
 #[async_trait]
 impl TableProvider for SnapshotTable {
     fn schema(&self) -> SchemaRef {
@@ -217,8 +218,20 @@ impl TableProvider for SnapshotTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // Pruning by partition and by Parquet statistics is never exact row by row.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A filter on the partition column alone is decided per file by `prune`, and every
+        // row of a file has its partition's date: exact, so no filter runs above the scan
+        // (and DataFusion can push projections, such as narrowing casts of nested columns,
+        // into the Parquet reader). Other filters only prune by statistics: inexact.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if is_partition_filter(f) && !f.is_volatile() {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(

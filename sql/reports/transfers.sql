@@ -6,22 +6,44 @@
 -- definition: queue-to-queue legs come from consecutive queue visits of one conversation
 --   (ordered by entry); agent transfers from nBlindTransferred, nConsultTransferred and nConsult
 --   on agent sessions. Conversations count by conversationStart.
+-- Queue visits and agent transfers are read from `sessions` and `metrics` directly (the
+-- columns queue_legs and agent_legs would give), so that only three metrics' pages are read
+-- instead of the whole metrics_pivot.
 WITH legs AS (
     SELECT conversation_id, queue_id,
-        lead(queue_id) OVER (PARTITION BY conversation_id ORDER BY entered_queue) AS next_queue_id
-    FROM queue_legs
+        lead(queue_id) OVER (PARTITION BY conversation_id ORDER BY session_start) AS next_queue_id
+    FROM sessions
     WHERE conversation_date BETWEEN $min_date AND $max_date
       AND conversation_start >= $interval_start AND conversation_start < $interval_end
+      AND purpose = 'acd'
 ),
-agents AS (
-    SELECT queue_id,
-        sum(blind_transferred) AS blind_transfers,
-        sum(consult_transferred) AS consult_transfers,
-        sum(consults) AS consults
-    FROM agent_legs
+agent_queues AS (
+    SELECT DISTINCT queue_id
+    FROM sessions
     WHERE conversation_date BETWEEN $min_date AND $max_date
       AND conversation_start >= $interval_start AND conversation_start < $interval_end
+      AND purpose = 'agent'
+),
+transferred AS (
+    SELECT queue_id,
+        sum(CASE WHEN name = 'nBlindTransferred' THEN value END) AS blind_transfers,
+        sum(CASE WHEN name = 'nConsultTransferred' THEN value END) AS consult_transfers,
+        sum(CASE WHEN name = 'nConsult' THEN value END) AS consults
+    FROM metrics
+    WHERE conversation_date BETWEEN $min_date AND $max_date
+      AND conversation_start >= $interval_start AND conversation_start < $interval_end
+      AND purpose = 'agent'
+      AND name IN ('nBlindTransferred', 'nConsultTransferred', 'nConsult')
     GROUP BY queue_id
+),
+-- Queues whose agents took calls: their transfers, 0 when there were none.
+agents AS (
+    SELECT q.queue_id,
+        coalesce(t.blind_transfers, 0) AS blind_transfers,
+        coalesce(t.consult_transfers, 0) AS consult_transfers,
+        coalesce(t.consults, 0) AS consults
+    FROM agent_queues q
+    LEFT JOIN transferred t ON t.queue_id = q.queue_id
 )
 SELECT
     l.queue_id AS from_queue_id,

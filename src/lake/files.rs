@@ -2,7 +2,8 @@
 //! writing and reading files.
 //!
 //! Every file is zstd-compressed with statistics and a page index, holds rows sorted by
-//! `conversation_start` (declared in the file's sorting columns), keeps millisecond UTC
+//! `conversation_start` (metrics: by name, then `conversation_start`; see
+//! [`Table::cluster_column`]) and declares that order in its sorting columns, keeps millisecond UTC
 //! timestamps and spec-compliant list and map names, and embeds the Arrow schema so that
 //! dictionary and map columns read back exactly as written.
 
@@ -10,8 +11,9 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
+use arrow::datatypes::Int32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
@@ -36,6 +38,10 @@ const UNIQUE_IDS: [&str; 4] = [
     "protocol_call_id",
 ];
 
+/// Dictionary page limit for unique ids in clustered files: a row group's distinct sessions
+/// (up to one per row) at 36-character ids.
+const CLUSTERED_ID_DICTIONARY_BYTES: usize = 8 << 20;
+
 /// The writer settings of every data file of `table` (worked out once per table).
 pub fn writer_properties(table: Table) -> WriterProperties {
     static PROPERTIES: OnceLock<Vec<WriterProperties>> = OnceLock::new();
@@ -46,20 +52,25 @@ pub fn writer_properties(table: Table) -> WriterProperties {
 
 fn build_properties(table: Table) -> WriterProperties {
     let schema = table.file_schema();
-    let sort_column = schema
-        .index_of(CONVERSATION_START)
-        .expect("every table has conversation_start") as i32;
+    let sorting_columns = table
+        .cluster_column()
+        .into_iter()
+        .chain([CONVERSATION_START])
+        .map(|name| SortingColumn {
+            column_idx: schema
+                .index_of(name)
+                .expect("sort columns are file columns") as i32,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect();
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid zstd level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: sort_column,
-            descending: false,
-            nulls_first: false,
-        }]))
+        .set_sorting_columns(Some(sorting_columns))
         .set_created_by(format!("convlake {}", env!("CARGO_PKG_VERSION")));
     // Nearly every value of 64-bit number columns and unique ids is distinct, so a dictionary
     // only costs hashing at write time (and overflows into plain pages anyway); zstd packs
@@ -73,7 +84,16 @@ fn build_properties(table: Table) -> WriterProperties {
             column.physical_type(),
             PhysicalType::INT64 | PhysicalType::DOUBLE
         );
-        if wide_number || UNIQUE_IDS.contains(&column.name()) {
+        let unique = UNIQUE_IDS.contains(&column.name());
+        if unique && table.cluster_column().is_some() {
+            // Clustered files list each session once per cluster (metric name), far apart,
+            // where zstd finds no repeats: a dictionary (room for a row group's ids) keeps
+            // them small.
+            builder = builder.set_column_dictionary_page_size_limit(
+                column.path().clone(),
+                CLUSTERED_ID_DICTIONARY_BYTES,
+            );
+        } else if wide_number || unique {
             builder = builder.set_column_dictionary_enabled(column.path().clone(), false);
         }
         if column.physical_type() == PhysicalType::INT64 {
@@ -120,10 +140,18 @@ pub fn to_file_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// The order that sorts the rows of `batches` by `conversation_start` (stable: rows with the
-/// same start keep their order), as `(batch, row)` pairs; `None` when the rows are in order
-/// already, as exports usually are.
-pub fn sort_order(batches: &[RecordBatch]) -> Option<Vec<(usize, usize)>> {
+/// The order that sorts the rows of `batches` of `table` by its cluster column, if it has one,
+/// then `conversation_start` (stable: rows with equal keys keep their order), as `(batch, row)`
+/// pairs; `None` when the rows are in order already, as exports usually are for tables
+/// sorted by start alone.
+pub fn sort_order(table: Table, batches: &[RecordBatch]) -> Option<Vec<(usize, usize)>> {
+    let clusters = table
+        .cluster_column()
+        .map(|name| cluster_ranks(batches, name));
+    let key = |b: usize, r: usize, start: i64| {
+        let rank = clusters.as_ref().map_or(0, |ranks| ranks[b][r]);
+        (rank, start)
+    };
     let starts = |b: &RecordBatch| {
         b.column_by_name(CONVERSATION_START)
             .expect("sort key")
@@ -131,23 +159,72 @@ pub fn sort_order(batches: &[RecordBatch]) -> Option<Vec<(usize, usize)>> {
             .values()
             .clone()
     };
-    let mut previous = i64::MIN;
-    let in_order = batches.iter().all(|b| {
-        starts(b).iter().all(|&start| {
-            let ok = start >= previous;
-            previous = start;
+    let mut previous = (0, i64::MIN);
+    let in_order = batches.iter().enumerate().all(|(b, batch)| {
+        starts(batch).iter().enumerate().all(|(r, &start)| {
+            let next = key(b, r, start);
+            let ok = next >= previous;
+            previous = next;
             ok
         })
     });
     if in_order {
         return None;
     }
-    let mut keys: Vec<(i64, usize, usize)> = Vec::new();
+    let mut keys: Vec<((u32, i64), usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
-        keys.extend(starts(batch).iter().enumerate().map(|(r, &s)| (s, b, r)));
+        keys.extend(
+            starts(batch)
+                .iter()
+                .enumerate()
+                .map(|(r, &s)| (key(b, r, s), b, r)),
+        );
     }
-    keys.sort_by_key(|&(start, _, _)| start);
+    keys.sort_by_key(|&(key, _, _)| key);
     Some(keys.into_iter().map(|(_, b, r)| (b, r)).collect())
+}
+
+/// For every row of `batches`, the rank of its value of the dictionary column `name` among
+/// all values of the column (nulls last).
+fn cluster_ranks(batches: &[RecordBatch], name: &str) -> Vec<Vec<u32>> {
+    let dictionaries: Vec<_> = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(name)
+                .expect("cluster column")
+                .as_dictionary::<Int32Type>()
+        })
+        .collect();
+    let values = |d: &DictionaryArray<Int32Type>| d.values().as_string::<i32>().clone();
+    let mut sorted: Vec<String> = dictionaries
+        .iter()
+        .flat_map(|d| {
+            let values = values(d);
+            (0..values.len())
+                .filter(|&i| values.is_valid(i))
+                .map(|i| values.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    dictionaries
+        .iter()
+        .map(|d| {
+            let values = values(d);
+            let rank_of_key: Vec<u32> = (0..values.len())
+                .map(|i| {
+                    sorted
+                        .binary_search_by(|v| v.as_str().cmp(values.value(i)))
+                        .map_or(u32::MAX, |rank| rank as u32)
+                })
+                .collect();
+            d.keys()
+                .iter()
+                .map(|k| k.map_or(u32::MAX, |k| rank_of_key[k as usize]))
+                .collect()
+        })
+        .collect()
 }
 
 /// Bytes per batch handed to the Parquet writer when rows are written in a new order: the

@@ -78,6 +78,16 @@ impl Table {
         }
     }
 
+    /// The column whose values group the rows of each data file ahead of
+    /// `conversation_start`, if any: metrics by name, so that a filter on a metric name reads
+    /// only that metric's pages (the page index gives each page's range of names).
+    pub fn cluster_column(self) -> Option<&'static str> {
+        match self {
+            Table::Metrics => Some(METRIC_NAME),
+            _ => None,
+        }
+    }
+
     /// The table named `name`, if any.
     pub fn from_name(name: &str) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.name() == name)

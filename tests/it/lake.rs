@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use convlake::generate::{write_export, ExportFormat, GenerateOptions};
 use convlake::ingest::{discover, DecoderBuilder, Input};
 use convlake::lake::snapshot;
@@ -274,8 +274,9 @@ fn files_are_readable_without_arrow_hints() {
         "{}",
         encodings("emit_date")
     );
+    // Clustered by name, a metrics file lists each session far apart: a dictionary there.
     assert!(
-        !encodings("session_id").contains("DICTIONARY"),
+        encodings("session_id").contains("RLE_DICTIONARY"),
         "{}",
         encodings("session_id")
     );
@@ -289,6 +290,19 @@ fn files_are_readable_without_arrow_hints() {
         "{}",
         encodings("name")
     );
+    // Unique ids elsewhere go without one.
+    let sessions = &snap.files("sessions")[0];
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(lake.join(&sessions.path)).unwrap()).unwrap();
+    let session_ids = reader
+        .metadata()
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "session_id")
+        .map(|c| format!("{:?}", c.encodings().collect::<Vec<_>>()))
+        .unwrap();
+    assert!(!session_ids.contains("DICTIONARY"), "{session_ids}");
     // Dictionary and map types come back as written, through the embedded Arrow schema.
     let schema = batches[0].schema();
     assert_eq!(
@@ -392,4 +406,64 @@ fn vacuum_removes_leftovers_and_old_snapshots() {
         vec![2]
     );
     assert_same(&content(&lake), &before);
+}
+
+/// Metrics files hold their rows by metric name, then start, and say so in their sorting
+/// columns: a filter on a name reads that name's pages only, through the page index.
+#[test]
+fn metrics_files_are_clustered_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let input = generate(
+        dir.path(),
+        &GenerateOptions {
+            conversations: 400,
+            seed: 5,
+            ..Default::default()
+        },
+    );
+    ingest_paths(&lake, &[&input]);
+    let snap = snapshot::latest(&lake).unwrap();
+    let metrics = snap.files("metrics");
+    assert!(!metrics.is_empty());
+    for file in metrics {
+        let path = lake.join(&file.path);
+        let batches = convlake::lake::files::read_all(&path).unwrap();
+        let starts = starts_in_file_order(&batches);
+        let names: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let column = arrow::compute::cast(
+                    b.column_by_name("name").unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                let names = column.as_string::<i32>();
+                (0..names.len())
+                    .map(|i| names.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let keys: Vec<(&str, i64)> = names.iter().map(String::as_str).zip(starts).collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] <= w[1]),
+            "{} not ordered by (name, conversation_start)",
+            file.path
+        );
+        assert!(
+            keys.first().unwrap().0 < keys.last().unwrap().0,
+            "one name only?"
+        );
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let schema = reader.metadata().file_metadata().schema_descr();
+        let declared: Vec<String> = reader
+            .metadata()
+            .row_group(0)
+            .sorting_columns()
+            .unwrap()
+            .iter()
+            .map(|c| schema.column(c.column_idx as usize).path().string())
+            .collect();
+        assert_eq!(declared, ["name", "conversation_start"]);
+    }
 }

@@ -177,7 +177,7 @@ impl<'a> WriterPool<'a> {
         let Buffer {
             batches, ordinals, ..
         } = task.buffer;
-        let order = sort_order(&batches);
+        let order = sort_order(task.table, &batches);
         let bytes = write_file(
             task.table,
             &batches,
