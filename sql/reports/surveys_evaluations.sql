@@ -18,7 +18,7 @@ e AS (
 ),
 -- One pass over both kinds of rows, grouped once (null queues or agents form groups of their
 -- own), instead of six correlated subqueries per (queue, agent).
-both AS (
+scored AS (
     SELECT queue_id, user_id, 1 AS is_survey, score AS survey_score, CAST(NULL AS BIGINT) AS evaluation_score FROM s
     UNION ALL
     SELECT queue_id, user_id, 0 AS is_survey, CAST(NULL AS INT) AS survey_score, score AS evaluation_score FROM e
@@ -32,7 +32,7 @@ SELECT
     sum(1 - is_survey) AS evaluations,
     avg(evaluation_score) AS avg_evaluation_score,
     min(evaluation_score) AS min_evaluation_score
-FROM both
+FROM scored
 WHERE ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
   AND ($users = '' OR array_has(string_to_array($users, ','), user_id))
 GROUP BY queue_id, user_id

@@ -43,17 +43,17 @@ const QUESTIONS: &[(&str, &str)] = &[
 ];
 
 pub(crate) async fn run(lake: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    println!(
+    outln!(
         "# 1. ingest {} into {}",
         args.input.display(),
         lake.display()
-    );
+    )?;
     let summary = ingest(
         lake,
         discover(std::slice::from_ref(&args.input))?,
         &IngestOptions::default(),
     )?;
-    println!(
+    outln!(
         "{} records: {} stored, {} superseded, {} rejected; {} new, {} updated conversations; {}",
         summary.records_read,
         summary.stored,
@@ -65,11 +65,11 @@ pub(crate) async fn run(lake: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode
             Some(v) => format!("committed snapshot {v}"),
             None => "nothing changed (the sample is in the lake already)".to_string(),
         }
-    );
-    println!("\n# 2. SQL");
+    )?;
+    outln!("\n# 2. SQL")?;
     let ctx = crate::catalog::open(lake).await?;
     for (title, sql) in QUESTIONS {
-        println!("\n-- {title}\n{sql}");
+        outln!("\n-- {title}\n{sql}")?;
         let df = ctx.sql(sql).await?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
@@ -80,10 +80,11 @@ pub(crate) async fn run(lake: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode
             &mut std::io::stdout().lock(),
         )?;
     }
-    println!(
+    outln!(
         "\n# 3. reports over {} in {}, by day",
-        args.interval, args.tz
-    );
+        args.interval,
+        args.tz
+    )?;
     let params = ReportParams {
         tz: args.tz.clone(),
         granularity: "P1D".into(),

@@ -82,7 +82,7 @@ pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::R
         bar.finish_and_clear();
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
         print_summary(lake, &summary);
     }

@@ -1,6 +1,15 @@
 //! The command line: clap definitions and the glue from each command to the library.
 //! Everything but parsing arguments and printing is library code.
 
+/// `println!` that returns the write error instead of panicking, so that a closed pipe
+/// (`convlake schema | head`) ends the command quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod demo_cmd;
 mod ingest_cmd;
 pub mod output;

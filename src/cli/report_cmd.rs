@@ -87,7 +87,7 @@ pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<
     match command {
         ReportCommand::List { reports_dir } => {
             for report in discover(reports_dir.as_deref())? {
-                println!("{:<22} {}", report.name, report.summary());
+                outln!("{:<22} {}", report.name, report.summary())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -185,7 +185,7 @@ pub(crate) async fn execute(
             Ok(Some(path))
         }
         None => {
-            println!("== {}: {}", report.name, report.summary());
+            outln!("== {}: {}", report.name, report.summary())?;
             let total: usize = batches.iter().map(|b| b.num_rows()).sum();
             let shown = match print_rows {
                 Some(limit) if limit < total => {
@@ -197,10 +197,10 @@ pub(crate) async fn execute(
             let mut stdout = std::io::stdout().lock();
             output::write(Format::Table, &schema, &shown, &mut stdout)?;
             if shown.iter().map(|b| b.num_rows()).sum::<usize>() < total {
-                println!(
+                outln!(
                     "({total} rows, {} shown)",
                     shown.iter().map(|b| b.num_rows()).sum::<usize>()
-                );
+                )?;
             }
             Ok(None)
         }

@@ -57,15 +57,15 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
                     json!({ "grain": "page of an export", "fields": fields }),
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+            outln!("{}", serde_json::to_string_pretty(&Value::Object(out))?)?;
         }
         SchemaFormat::Text => {
             for t in &tables {
-                println!("{} (one row per {})", t.name(), t.grain());
+                outln!("{} (one row per {})", t.name(), t.grain())?;
                 for f in t.schema().fields() {
-                    print_field(f, 1);
+                    print_field(f, 1)?;
                 }
-                println!();
+                outln!()?;
             }
         }
     }
@@ -108,16 +108,17 @@ pub(crate) fn type_name(data_type: &DataType) -> String {
     }
 }
 
-fn print_field(field: &Field, depth: usize) {
-    println!(
+fn print_field(field: &Field, depth: usize) -> std::io::Result<()> {
+    outln!(
         "{}{}: {}",
         "  ".repeat(depth),
         field.name(),
         type_name(field.data_type())
-    );
+    )?;
     if let Some(children) = children(field.data_type()) {
         for child in &children {
-            print_field(child, depth + 1);
+            print_field(child, depth + 1)?;
         }
     }
+    Ok(())
 }

@@ -365,3 +365,27 @@ fn shell_reads_statements_and_commands() {
     );
     assert!(dir.path().join(".convlake_history").exists());
 }
+
+/// Output into a pipe closed early (`convlake schema | head -1`) ends the command quietly:
+/// no panic, no error, exit 0. Every printing command writes through `outln!`.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    for args in [
+        &["schema"][..],
+        &["schema", "--format", "json"],
+        &["report", "list"],
+    ] {
+        let mut child = Command::new(binary())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the program has started: its first line meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
