@@ -171,6 +171,15 @@ impl TableBuilders {
         self.rows == 0
     }
 
+    /// Makes room in the raw JSON column for `bytes` of record text, so that the largest
+    /// column of a chunk is allocated once instead of doubling its way up (each doubling a
+    /// copy and fresh pages).
+    pub fn reserve_json(&mut self, records: usize, bytes: usize) {
+        if arrow::array::ArrayBuilder::len(&self.raw.json) == 0 {
+            self.raw.json = StringBuilder::with_capacity(records, bytes);
+        }
+    }
+
     /// Appends one conversation to every table.
     pub fn append(&mut self, row: &ConversationRow) {
         self.rows += 1;

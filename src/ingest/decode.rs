@@ -70,6 +70,7 @@ pub fn decode_chunk(
     let mut rejects = Vec::new();
     let mut drift = DriftReport::default();
     let mut records = 0u64;
+    builders.reserve_json(chunk.items.len(), chunk.data.len());
     for item in &chunk.items {
         let bytes = chunk.text(item);
         let reject = |path: Option<String>, reason: String| Reject {
