@@ -78,6 +78,7 @@ pub async fn open_in(lake: &Path, ctx: SessionContext) -> Result<SessionContext>
         .execution
         .skip_partial_aggregation_probe_rows_threshold = 8192;
     let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
+    ctx.add_optimizer_rule(Arc::new(crate::optimizer::GroupByDictionaryValues));
     register_snapshot(&ctx, lake, &snapshot)?;
     load_views(&mut ctx).await?;
     Ok(ctx)

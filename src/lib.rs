@@ -27,6 +27,7 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod model;
+pub mod optimizer;
 pub mod query;
 pub mod reports;
 pub mod schema;

@@ -7,7 +7,7 @@
 --   that of its first session; answered = any tAnswered, abandoned = any tAbandon.
 SELECT
     tz_bucket(conversation_start, 'P1D', $tz) AS day_start,
-    media_type, CAST(direction AS VARCHAR) AS direction,
+    media_type, direction,
     count(*) AS conversations,
     count(*) FILTER (WHERE answered) AS answered,
     count(*) FILTER (WHERE abandoned) AS abandoned,
@@ -17,5 +17,5 @@ FROM conversation_summary
 WHERE conversation_date BETWEEN $min_date AND $max_date
   AND conversation_start >= $interval_start AND conversation_start < $interval_end
   AND ($media_types = '' OR array_has(string_to_array($media_types, ','), media_type))
-GROUP BY tz_bucket(conversation_start, 'P1D', $tz), media_type, CAST(direction AS VARCHAR)
+GROUP BY tz_bucket(conversation_start, 'P1D', $tz), media_type, direction
 ORDER BY day_start, media_type, direction

@@ -6,7 +6,7 @@
 --   $queues, $media_types.
 -- definition (DESIGN.md "Metrics"): AHT = sum(tHandle) / count(tHandle), by emitDate.
 SELECT
-    queue_id, CAST(media_type AS VARCHAR) AS media_type,
+    queue_id, media_type,
     tz_bucket(emit_date, $granularity, $tz) AS interval_start,
     count(*) FILTER (WHERE name = 'tHandle') AS handled,
     CAST(sum(value) FILTER (WHERE name = 'tHandle') AS DOUBLE) / nullif(count(*) FILTER (WHERE name = 'tHandle'), 0) AS aht_ms,
@@ -20,5 +20,5 @@ WHERE conversation_date BETWEEN $min_date AND $max_date
   AND name IN ('tHandle', 'tTalk', 'tHeld', 'tAcw')
   AND ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
   AND ($media_types = '' OR array_has(string_to_array($media_types, ','), CAST(media_type AS VARCHAR)))
-GROUP BY queue_id, CAST(media_type AS VARCHAR), tz_bucket(emit_date, $granularity, $tz)
+GROUP BY queue_id, media_type, tz_bucket(emit_date, $granularity, $tz)
 ORDER BY queue_id, media_type, interval_start

@@ -15,7 +15,7 @@ pub(crate) enum ReportCommand {
         reports_dir: Option<PathBuf>,
     },
     /// Run reports over the lake and write one file per report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run the batch a job file describes (reports, parameters, output paths).
     Job {
         /// The job file (TOML).

@@ -6,6 +6,7 @@ mod crash;
 mod decode;
 mod hostile;
 mod lake;
+mod optimizer;
 mod reference;
 mod reports;
 mod roundtrip;
