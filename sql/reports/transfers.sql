@@ -9,13 +9,28 @@
 -- Queue visits and agent transfers are read from `sessions` and `metrics` directly (the
 -- columns queue_legs and agent_legs would give), so that only three metrics' pages are read
 -- instead of the whole metrics_pivot.
-WITH legs AS (
-    SELECT conversation_id, queue_id,
-        lead(queue_id) OVER (PARTITION BY conversation_id ORDER BY session_start) AS next_queue_id
+WITH acd AS (
+    SELECT conversation_id, queue_id, session_start
     FROM sessions
     WHERE conversation_date BETWEEN $min_date AND $max_date
       AND conversation_start >= $interval_start AND conversation_start < $interval_end
       AND purpose = 'acd'
+),
+-- Conversations that visited more than one queue: only their visits have a next one. Most
+-- conversations visit one, and lead() over a window per conversation costs DataFusion 55 time
+-- in the number of windows (0.28 s for 170k visits at 200k conversations, 0.14 s this way).
+revisits AS (
+    SELECT conversation_id FROM acd GROUP BY conversation_id HAVING count(*) > 1
+),
+legs AS (
+    SELECT conversation_id, queue_id, CAST(NULL AS VARCHAR) AS next_queue_id
+    FROM acd
+    WHERE conversation_id NOT IN (SELECT conversation_id FROM revisits)
+    UNION ALL
+    SELECT conversation_id, queue_id,
+        lead(queue_id) OVER (PARTITION BY conversation_id ORDER BY session_start) AS next_queue_id
+    FROM acd
+    WHERE conversation_id IN (SELECT conversation_id FROM revisits)
 ),
 agent_queues AS (
     SELECT DISTINCT queue_id
