@@ -4,9 +4,11 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// Result formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,7 +45,7 @@ pub fn write(
                 .with_header(true)
                 .build(&mut *out);
             for b in batches {
-                writer.write(b)?;
+                writer.write(&nested_as_text(b)?)?;
             }
         }
         Format::Json => {
@@ -75,6 +77,36 @@ pub fn write(
         }
     }
     Ok(())
+}
+
+/// `batch` with its list, struct and map columns as text, since CSV has no nested values:
+/// each cell reads as the table format shows it (`[agent, customer]`, `{key: value}`), which
+/// is also how DuckDB writes them; a null stays an empty cell.
+fn nested_as_text(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let text: StringArray = (0..column.len())
+                .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Writes `batches` to `path` atomically (temporary file, then rename).

@@ -74,6 +74,24 @@ fn generate_ingest_query_report() {
         text(&out.stderr)
     );
 
+    // CSV has no nested values: lists and maps are written as text, nulls as empty cells.
+    let out = convlake(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT [1, 2] AS ids, map(['k'], ['v']) AS m, CAST(NULL AS INT[]) AS none, queues \
+         FROM conversation_summary WHERE cardinality(queues) > 1 LIMIT 1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    assert!(
+        csv.starts_with("ids,m,none,queues\n\"[1, 2]\",{k: v},,\"["),
+        "{csv}"
+    );
+
     // JSON results, empty or not, are one valid array.
     for (query, expected) in [
         ("SELECT 1 AS a WHERE false", "[]\n"),
