@@ -62,9 +62,9 @@ SELECT
     queue_id, edge_id,
     count(*) AS sessions_measured,
     min(stat['min_mos']) AS min_mos,
-    avg(stat['min_mos']) AS avg_min_mos,
+    round(avg(stat['min_mos']), 6) AS avg_min_mos,
     min(stat['min_r_factor']) AS min_r_factor,
-    avg(stat['min_r_factor']) AS avg_min_r_factor,
+    round(avg(stat['min_r_factor']), 6) AS avg_min_r_factor,
     100.0 * count(*) FILTER (WHERE stat['min_mos'] < 3.5) / count(*) AS pct_under_3_5,
     sum(stat['discarded_packets']) AS discarded_packets
 FROM stats

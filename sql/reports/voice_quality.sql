@@ -6,7 +6,8 @@
 -- definition: from each voice session's mediaEndpointStats (minMos, minRFactor,
 --   discardedPackets); the session's queue is that of its first segment with one (for the
 --   customer's session: the first queue the conversation entered). Sessions count by the
---   eventTime of their stats.
+--   eventTime of their stats. Averages are rounded to 6 decimals: sums of doubles differ in
+--   the last digits with the order parallel scans add them in, and nightly results should not.
 WITH stats AS (
     SELECT conversation_id, session['edge_id'] AS edge_id, session['segments'][1]['queue_id'] AS queue_id,
         unnest(session['media_endpoint_stats']) AS stat
@@ -23,9 +24,9 @@ SELECT
     queue_id, edge_id,
     count(*) AS sessions_measured,
     min(stat['min_mos']) AS min_mos,
-    avg(stat['min_mos']) AS avg_min_mos,
+    round(avg(stat['min_mos']), 6) AS avg_min_mos,
     min(stat['min_r_factor']) AS min_r_factor,
-    avg(stat['min_r_factor']) AS avg_min_r_factor,
+    round(avg(stat['min_r_factor']), 6) AS avg_min_r_factor,
     100.0 * count(*) FILTER (WHERE stat['min_mos'] < 3.5) / count(*) AS pct_under_3_5,
     sum(stat['discarded_packets']) AS discarded_packets
 FROM stats
