@@ -67,7 +67,7 @@ fn group_by_values(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
         if is_string_dictionary(&expr.get_type(input.schema())?) {
             cast_any = true;
             group_expr.push(
-                cast(expr.clone(), DataType::Utf8View)
+                cast(expr.clone().unalias(), DataType::Utf8View)
                     .alias_qualified(qualifier.cloned(), field.name()),
             );
         } else {
