@@ -277,12 +277,10 @@ pub fn register(ctx: &SessionContext) {
         utc_ts(),
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let ts = match &args[0] {
-                ColumnarValue::Array(a) => Arc::clone(a),
-                ColumnarValue::Scalar(s) => s.to_array()?,
+            let utc_millis = |array: &ArrayRef| -> datafusion::error::Result<_> {
+                let ts = arrow::compute::cast(array, &utc_ts())?;
+                Ok(ts.as_primitive::<TimestampMillisecondType>().clone())
             };
-            let ts = arrow::compute::cast(&ts, &utc_ts())?;
-            let ts = ts.as_primitive::<TimestampMillisecondType>();
             let bucketer = |g: &str, z: &str| -> datafusion::error::Result<Bucketer> {
                 let granularity = parse_duration(g).ok_or_else(|| {
                     exec_err(format!(
@@ -299,6 +297,8 @@ pub fn register(ctx: &SessionContext) {
             let out: TimestampMillisecondArray = match (&args[1], &args[2]) {
                 // The usual call: one granularity and zone for the whole column.
                 (ColumnarValue::Scalar(g), ColumnarValue::Scalar(z)) => {
+                    // A scalar time stamp too makes all three scalars: one row.
+                    let ts = utc_millis(&args[0].clone().into_array(1)?)?;
                     let (g, z) = (scalar_text(g)?, scalar_text(z)?);
                     let (Some(g), Some(z)) = (g, z) else {
                         return Ok(ColumnarValue::Array(arrow::array::new_null_array(
@@ -312,8 +312,10 @@ pub fn register(ctx: &SessionContext) {
                         .collect()
                 }
                 _ => {
-                    let arrays = ColumnarValue::values_to_arrays(&args[1..])?;
-                    let (granularities, zones) = (strings(&arrays[0])?, strings(&arrays[1])?);
+                    // Scalars among arrays stand for every row.
+                    let arrays = ColumnarValue::values_to_arrays(args)?;
+                    let ts = utc_millis(&arrays[0])?;
+                    let (granularities, zones) = (strings(&arrays[1])?, strings(&arrays[2])?);
                     let mut cache: Option<(String, String, Bucketer)> = None;
                     let mut out = Vec::with_capacity(ts.len());
                     for i in 0..ts.len() {
