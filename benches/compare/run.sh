@@ -61,9 +61,9 @@ done
 INTERVAL=2026-11-02T00:00:00Z/2026-11-09T00:00:00Z TZ=America/New_York GRANULARITY=PT30M
 python3 "$repo/benches/compare/duckdb_query.py" "$WORK/duck_flat" 5 "$repo" "$INTERVAL" "$TZ" "$GRANULARITY" > "$WORK/duck_queries.txt"
 : > "$WORK/ours.txt"
-for i in 1 2 3 4 5; do
-  ours=$("$BIN" --lake "$WORK/lake" sql --timing --repeat 5 -f "$repo/benches/queries/q$i.sql" --format csv 2>"$WORK/q.err" | tail -n +2 | wc -l)
-  echo "question q$i $(grep -o 'in [0-9.]*s' "$WORK/q.err" | tr -dc '0-9.') $ours" >> "$WORK/ours.txt"
+for query in "$repo"/benches/queries/q*.sql; do
+  ours=$("$BIN" --lake "$WORK/lake" sql --timing --repeat 5 -f "$query" --format csv 2>"$WORK/q.err" | tail -n +2 | wc -l)
+  echo "question $(basename "$query" .sql) $(grep -o 'in [0-9.]*s' "$WORK/q.err" | tr -dc '0-9.') $ours" >> "$WORK/ours.txt"
 done
 for run in 1 2 3 4 5; do
   "$BIN" --lake "$WORK/lake" report run --all --interval "$INTERVAL" --tz "$TZ" --granularity "$GRANULARITY" \

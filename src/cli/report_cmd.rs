@@ -1,5 +1,6 @@
 //! `convlake report list | run | job`: the batch reporting commands.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -185,22 +186,21 @@ pub(crate) async fn execute(
             Ok(Some(path))
         }
         None => {
-            outln!("== {}: {}", report.name, report.summary())?;
-            let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-            let shown = match print_rows {
-                Some(limit) if limit < total => {
-                    let all = arrow::compute::concat_batches(&schema, batches)?;
-                    vec![all.slice(0, limit)]
-                }
-                _ => batches.to_vec(),
-            };
             let mut stdout = std::io::stdout().lock();
-            output::write(Format::Table, &schema, &shown, &mut stdout)?;
-            if shown.iter().map(|b| b.num_rows()).sum::<usize>() < total {
-                outln!(
-                    "({total} rows, {} shown)",
-                    shown.iter().map(|b| b.num_rows()).sum::<usize>()
-                )?;
+            writeln!(stdout, "== {}: {}", report.name, report.summary())?;
+            let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let shown_rows = print_rows.map_or(total, |limit| limit.min(total));
+            let first_rows;
+            let shown = if shown_rows < total {
+                first_rows =
+                    [arrow::compute::concat_batches(&schema, batches)?.slice(0, shown_rows)];
+                &first_rows[..]
+            } else {
+                batches
+            };
+            output::write(Format::Table, &schema, shown, &mut stdout)?;
+            if shown_rows < total {
+                writeln!(stdout, "({total} rows, {shown_rows} shown)")?;
             }
             Ok(None)
         }

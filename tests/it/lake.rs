@@ -43,6 +43,33 @@ fn generate(dir: &Path, options: &GenerateOptions) -> std::path::PathBuf {
     out
 }
 
+/// A lake (in `dir`) holding one generated export of `conversations`.
+fn generated_lake(dir: &Path, conversations: u64, seed: u64) -> std::path::PathBuf {
+    let lake = dir.join("lake");
+    let input = generate(
+        dir,
+        &GenerateOptions {
+            conversations,
+            seed,
+            ..Default::default()
+        },
+    );
+    ingest_paths(&lake, &[&input]);
+    lake
+}
+
+/// The Parquet encodings of column `column` in the first row group of the file at `path`.
+fn column_encodings(path: &Path, column: &str) -> String {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let row_group = reader.metadata().row_group(0);
+    let chunk = row_group
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == column)
+        .unwrap_or_else(|| panic!("no column {column} in {}", path.display()));
+    format!("{:?}", chunk.encodings().collect::<Vec<_>>())
+}
+
 #[test]
 fn upsert_follows_freshness_and_commits_nothing_when_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,16 +224,7 @@ fn table_directories_hold_exactly_the_snapshot() {
 #[test]
 fn files_are_readable_without_arrow_hints() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let input = generate(
-        dir.path(),
-        &GenerateOptions {
-            conversations: 150,
-            seed: 3,
-            ..Default::default()
-        },
-    );
-    ingest_paths(&lake, &[&input]);
+    let lake = generated_lake(dir.path(), 150, 3);
     let snap = snapshot::latest(&lake).unwrap();
     let participants = &snap.files("participants")[0];
     assert!(
@@ -252,18 +270,8 @@ fn files_are_readable_without_arrow_hints() {
     assert!(starts.windows(2).all(|w| w[0] <= w[1]));
     // Encodings by column: deltas for 64-bit numbers, no dictionary for unique ids, a
     // dictionary for the low-cardinality strings that queries filter and group on.
-    let metrics = &snap.files("metrics")[0];
-    let reader =
-        SerializedFileReader::new(std::fs::File::open(lake.join(&metrics.path)).unwrap()).unwrap();
-    let row_group = reader.metadata().row_group(0);
-    let encodings = |name: &str| {
-        let column = row_group
-            .columns()
-            .iter()
-            .find(|c| c.column_path().string() == name)
-            .unwrap();
-        format!("{:?}", column.encodings().collect::<Vec<_>>())
-    };
+    let metrics = lake.join(&snap.files("metrics")[0].path);
+    let encodings = |name: &str| column_encodings(&metrics, name);
     assert!(
         encodings("value").contains("DELTA_BINARY_PACKED"),
         "{}",
@@ -291,17 +299,7 @@ fn files_are_readable_without_arrow_hints() {
         encodings("name")
     );
     // Unique ids elsewhere go without one.
-    let sessions = &snap.files("sessions")[0];
-    let reader =
-        SerializedFileReader::new(std::fs::File::open(lake.join(&sessions.path)).unwrap()).unwrap();
-    let session_ids = reader
-        .metadata()
-        .row_group(0)
-        .columns()
-        .iter()
-        .find(|c| c.column_path().string() == "session_id")
-        .map(|c| format!("{:?}", c.encodings().collect::<Vec<_>>()))
-        .unwrap();
+    let session_ids = column_encodings(&lake.join(&snap.files("sessions")[0].path), "session_id");
     assert!(!session_ids.contains("DICTIONARY"), "{session_ids}");
     // Dictionary and map types come back as written, through the embedded Arrow schema.
     let schema = batches[0].schema();
@@ -413,16 +411,7 @@ fn vacuum_removes_leftovers_and_old_snapshots() {
 #[test]
 fn metrics_files_are_clustered_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let input = generate(
-        dir.path(),
-        &GenerateOptions {
-            conversations: 400,
-            seed: 5,
-            ..Default::default()
-        },
-    );
-    ingest_paths(&lake, &[&input]);
+    let lake = generated_lake(dir.path(), 400, 5);
     let snap = snapshot::latest(&lake).unwrap();
     let metrics = snap.files("metrics");
     assert!(!metrics.is_empty());
