@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use convlake::columnar::tables::TableBatch;
 use convlake::generate::{ndjson_string, GenerateOptions};
 use convlake::ingest::{DecoderBuilder, Input};
-use convlake::lake::files::{batch_bytes, sort_order, to_file_batch, write_file};
+use convlake::lake::files::{batch_bytes, sort_order, write_file};
 use convlake::lake::upsert::{ingest, IngestOptions};
 use convlake::schema::Table;
 
@@ -41,10 +41,7 @@ fn parquet_write(c: &mut Criterion) {
     group.sample_size(10);
     let mut n = 0;
     for (table, decoded) in per_table {
-        let batches: Vec<_> = decoded
-            .iter()
-            .map(|t| to_file_batch(table, &t.batch).unwrap())
-            .collect();
+        let batches: Vec<_> = decoded.iter().map(|t| t.batch.clone()).collect();
         let bytes: usize = batches.iter().map(batch_bytes).sum();
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(BenchmarkId::new("table", table.name()), |b| {

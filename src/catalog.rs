@@ -1,21 +1,27 @@
-//! The `SessionContext` factory: every table of the latest committed snapshot registered
-//! under its name, with `conversation_date` as a partition column, plus the views of
-//! `sql/views/`.
+//! The `SessionContext` factory: every table of one lake version (the latest, or the one
+//! `--as-of` names) registered under its name, with `conversation_month` as a partition
+//! column, plus the views of `sql/views/`.
 //!
-//! Tables are served by [`SnapshotTable`], which scans exactly the files the snapshot lists:
-//! a reader never sees the files of an ingest under way, nor leftovers of an interrupted one.
-//! Filters on `conversation_date` prune files before anything is opened; other filters reach
-//! the Parquet reader (statistics, page index) through DataFusion's filter pushdown.
+//! Tables are served by [`SnapshotTable`], which scans exactly the files the Delta log lists
+//! at the version the lake record names: a reader never sees the files of an ingest under
+//! way, nor half of one. Before anything is opened, files are pruned with DataFusion's
+//! `PruningPredicate` over the log's statistics (the month, and min/max of
+//! `conversation_date` and `conversation_start`); other filters reach the Parquet reader
+//! (row group statistics, page index) through DataFusion's filter pushdown.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, Date32Array, RecordBatch};
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, ScalarValue, Statistics};
+use datafusion::common::{Column, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
@@ -23,15 +29,18 @@ use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
-use crate::lake::snapshot::{self, DataFile, Snapshot};
-use crate::model::parse_timestamp;
-use crate::schema::{Table, CONVERSATION_DATE};
+use crate::lake::layout::{self, PARTITION_COLUMN};
+use crate::lake::snapshot::{self, AsOf, Snapshot};
+use crate::lake::LakeFile;
+use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
 
 /// The views loaded into every session, in dependency order: `(name, SQL text)`.
 pub const VIEWS: &[(&str, &str)] = &[
@@ -60,6 +69,12 @@ pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionCont
 /// Turns `ctx` (for instance one with a memory-limited runtime) into a session over the latest
 /// snapshot of `lake`: tables, functions, views, and the information schema.
 pub async fn open_in(lake: &Path, ctx: SessionContext) -> Result<SessionContext> {
+    open_as_of(lake, AsOf::Latest, ctx).await
+}
+
+/// Turns `ctx` into a session over the lake at `lake` as of `as_of`.
+pub async fn open_as_of(lake: &Path, as_of: AsOf, ctx: SessionContext) -> Result<SessionContext> {
+    crate::lake::check_layout(lake)?;
     if !crate::lake::is_lake(lake) {
         return Err(Error::Lake {
             path: lake.to_path_buf(),
@@ -67,7 +82,7 @@ pub async fn open_in(lake: &Path, ctx: SessionContext) -> Result<SessionContext>
             hint: "ingest exports first (convlake ingest --lake DIR FILES...), or point --lake / CONVLAKE_LAKE at a lake".into(),
         });
     }
-    let snapshot = snapshot::latest(lake)?;
+    let snapshot = snapshot::load(lake, as_of).await?;
     let mut config = ctx.copied_config().with_information_schema(true);
     // Questions over conversation data often group by ids of high cardinality (distinct
     // conversations per agent, per queue): a partial aggregation that reduces nothing is
@@ -103,7 +118,7 @@ pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
 /// Registers every table of `snapshot` in `ctx`.
 pub fn register_snapshot(ctx: &SessionContext, lake: &Path, snapshot: &Snapshot) -> Result<()> {
     for table in Table::ALL {
-        let provider = SnapshotTable::new(lake, table, snapshot.files(table.name()).to_vec());
+        let provider = SnapshotTable::new(lake, table, snapshot.files(table).to_vec());
         ctx.register_table(table.name(), Arc::new(provider))?;
     }
     Ok(())
@@ -111,7 +126,7 @@ pub fn register_snapshot(ctx: &SessionContext, lake: &Path, snapshot: &Snapshot)
 
 /// The partition column as the tables expose it.
 pub fn partition_field() -> FieldRef {
-    Arc::new(Field::new(CONVERSATION_DATE, DataType::Date32, false))
+    Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, false))
 }
 
 /// The columns of `table` as queries see them: the file schema, with top-level strings read
@@ -138,8 +153,9 @@ pub fn scan_schema(table: Table) -> SchemaRef {
 /// One table of one snapshot.
 #[derive(Debug)]
 pub struct SnapshotTable {
-    lake: PathBuf,
-    files: Vec<(DataFile, i32)>,
+    /// The table's directory, absolute.
+    dir: PathBuf,
+    files: Vec<LakeFile>,
     /// The columns read from the files ([`scan_schema`]).
     file_columns: SchemaRef,
     /// Those and the partition column.
@@ -148,61 +164,107 @@ pub struct SnapshotTable {
 
 impl SnapshotTable {
     /// The `files` of `table` in the lake at `lake`.
-    pub fn new(lake: &Path, table: Table, files: Vec<DataFile>) -> Self {
+    pub fn new(lake: &Path, table: Table, files: Vec<LakeFile>) -> Self {
         let file_columns = scan_schema(table);
         let mut fields: Vec<FieldRef> = file_columns.fields().iter().cloned().collect();
         fields.push(partition_field());
-        let files = files
-            .into_iter()
-            .filter_map(|f| {
-                let day = parse_timestamp(&f.date)?.millis.div_euclid(86_400_000) as i32;
-                Some((f, day))
-            })
-            .collect();
         // File paths reach DataFusion's object store, which only takes absolute ones: a
         // relative lake (the default `./lake`) is resolved here, once.
-        let lake = lake
+        let dir = layout::table_dir(lake, table);
+        let dir = dir
             .canonicalize()
-            .or_else(|_| std::path::absolute(lake))
-            .unwrap_or_else(|_| lake.to_path_buf());
+            .or_else(|_| std::path::absolute(&dir))
+            .unwrap_or(dir);
         SnapshotTable {
-            lake,
+            dir,
             files,
             file_columns,
             schema: Arc::new(Schema::new(fields)),
         }
     }
 
-    /// Keeps the days for which every partition-only filter holds.
+    /// Keeps the files that the filters may match, by the log's statistics.
     fn prune(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<bool>> {
-        let partition_filters: Vec<&Expr> =
-            filters.iter().filter(|f| is_partition_filter(f)).collect();
-        if partition_filters.is_empty() || self.files.is_empty() {
-            return Ok(vec![true; self.files.len()]);
+        let all = vec![true; self.files.len()];
+        let Some(filter) = conjunction(filters.iter().cloned()) else {
+            return Ok(all);
+        };
+        if self.files.is_empty() {
+            return Ok(all);
         }
-        let schema = Arc::new(Schema::new(vec![partition_field()]));
-        let days = Date32Array::from(self.files.iter().map(|(_, d)| *d).collect::<Vec<_>>());
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(days)])?;
-        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-        let mut keep = vec![true; self.files.len()];
-        for filter in partition_filters {
-            let expr = state.create_physical_expr(filter.clone(), &df_schema)?;
-            let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
-            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else {
-                continue;
-            };
-            for (i, k) in keep.iter_mut().enumerate() {
-                *k &= result.is_valid(i) && result.value(i);
-            }
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let expr = state.create_physical_expr(filter, &df_schema)?;
+        // A predicate the pruner cannot take (a volatile function, say) prunes nothing.
+        match PruningPredicateBuilder::new()
+            .with_file_schema(self.schema.clone())
+            .try_build(expr)
+        {
+            Ok(predicate) => Ok(predicate.prune(&FileStatistics(&self.files)).unwrap_or(all)),
+            Err(_) => Ok(all),
         }
-        Ok(keep)
     }
 }
 
 /// Whether `filter` reads the partition column and nothing else.
 fn is_partition_filter(filter: &Expr) -> bool {
     let columns = filter.column_refs();
-    !columns.is_empty() && columns.iter().all(|c| c.name == CONVERSATION_DATE)
+    !columns.is_empty() && columns.iter().all(|c| c.name == PARTITION_COLUMN)
+}
+
+/// The log's statistics of a table's files, for `PruningPredicate`: the month as min = max,
+/// min/max of the two key columns, exact row counts.
+struct FileStatistics<'a>(&'a [LakeFile]);
+
+impl FileStatistics<'_> {
+    fn bound(&self, column: &Column, max: bool) -> Option<ArrayRef> {
+        fn pick<T>(range: Option<(T, T)>, max: bool) -> Option<T> {
+            range.map(|(lo, hi)| if max { hi } else { lo })
+        }
+        match column.name.as_str() {
+            PARTITION_COLUMN => Some(Arc::new(StringArray::from_iter_values(
+                self.0.iter().map(|f| layout::month_string(f.month)),
+            ))),
+            CONVERSATION_DATE => Some(Arc::new(Date32Array::from_iter(
+                self.0.iter().map(|f| pick(f.date, max)),
+            ))),
+            CONVERSATION_START => Some(Arc::new(
+                TimestampMicrosecondArray::from_iter(self.0.iter().map(|f| pick(f.start, max)))
+                    .with_timezone("UTC"),
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl PruningStatistics for FileStatistics<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bound(column, false)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bound(column, true)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.0.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        // The key columns are never null: every row has a start.
+        [PARTITION_COLUMN, CONVERSATION_DATE, CONVERSATION_START]
+            .contains(&column.name.as_str())
+            .then(|| Arc::new(UInt64Array::from(vec![0; self.0.len()])) as ArrayRef)
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from_iter_values(
+            self.0.iter().map(|f| f.rows),
+        )))
+    }
+
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
 }
 
 #[async_trait]
@@ -220,9 +282,8 @@ impl TableProvider for SnapshotTable {
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         // A filter on the partition column alone is decided per file by `prune`, and every
-        // row of a file has its partition's date: exact, so no filter runs above the scan
-        // (and DataFusion can push projections, such as narrowing casts of nested columns,
-        // into the Parquet reader). Other filters only prune by statistics: inexact.
+        // row of a file has its partition's month: exact, so no filter runs above the scan.
+        // Other filters only prune by statistics: inexact.
         Ok(filters
             .iter()
             .map(|f| {
@@ -243,7 +304,7 @@ impl TableProvider for SnapshotTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let keep = self.prune(state, filters)?;
-        let mut files: Vec<&(DataFile, i32)> = self
+        let mut files: Vec<&LakeFile> = self
             .files
             .iter()
             .zip(keep)
@@ -255,16 +316,17 @@ impl TableProvider for SnapshotTable {
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
         // Spread files over the target partitions, largest first, to balance the work.
-        files.sort_by_key(|(f, _)| std::cmp::Reverse(f.bytes));
-        let rows: u64 = files.iter().map(|(f, _)| f.rows).sum();
-        let bytes: u64 = files.iter().map(|(f, _)| f.bytes).sum();
+        files.sort_by_key(|f| std::cmp::Reverse(f.bytes));
+        let rows: u64 = files.iter().map(|f| f.rows).sum();
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
         let groups_wanted = state.config().target_partitions().max(1).min(files.len());
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
-        for (file, day) in files {
-            let path = self.lake.join(&file.path);
+        for file in files {
+            let path = self.dir.join(&file.path);
             let mut partitioned =
                 PartitionedFile::new(path.to_string_lossy().to_string(), file.bytes);
-            partitioned.partition_values = vec![ScalarValue::Date32(Some(*day))];
+            partitioned.partition_values =
+                vec![ScalarValue::Utf8(Some(layout::month_string(file.month)))];
             let smallest = groups
                 .iter_mut()
                 .min_by_key(|(size, _)| *size)
@@ -277,8 +339,8 @@ impl TableProvider for SnapshotTable {
             .with_table_partition_cols(vec![partition_field()])
             .build();
         let source = format.file_source(table_schema);
-        // Row counts from the snapshot: exact for the files chosen, so `count(*)` needs no
-        // scan; DataFusion marks them inexact itself when a filter applies.
+        // Row counts from the log: exact for the files chosen, so `count(*)` needs no scan;
+        // DataFusion marks them inexact itself when a filter applies.
         let mut statistics = Statistics::new_unknown(&self.schema);
         statistics.num_rows = Precision::Exact(rows as usize);
         statistics.total_byte_size = Precision::Inexact(bytes as usize);

@@ -64,9 +64,32 @@ pub enum Error {
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
+    /// The Delta log of a table could not be read or written.
+    #[error("table {table}: {source}\n  hint: check that the lake was written by convlake and that no other tool changed {table}/_delta_log")]
+    Delta {
+        /// The table.
+        table: &'static str,
+        /// What delta-rs said.
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+
+    /// A state that convlake itself should have prevented: a bug, to be reported.
+    #[error("internal error: {0}; this is a bug, please report it")]
+    Internal(String),
+
     /// JSON that convlake writes itself (summaries, snapshots) could not be encoded or decoded.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl From<deltalake::DeltaTableError> for Error {
+    fn from(source: deltalake::DeltaTableError) -> Self {
+        Error::Delta {
+            table: "(lake)",
+            source: Box::new(source),
+        }
+    }
 }
 
 impl Error {

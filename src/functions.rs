@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
@@ -204,8 +204,19 @@ pub fn format_duration(ms: i64) -> String {
     format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// The type the functions return: the lake's `Timestamp(Microsecond, "UTC")`.
 fn utc_ts() -> DataType {
+    crate::columnar::timestamp_type()
+}
+
+/// Time stamps of any unit as UTC milliseconds, the unit the bucketing works in.
+fn utc_ms() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Microseconds of a millisecond value, for results.
+fn micros(ms: i64) -> i64 {
+    ms * 1000
 }
 
 fn strings(arg: &ArrayRef) -> datafusion::error::Result<StringArray> {
@@ -236,11 +247,11 @@ pub fn register(ctx: &SessionContext) {
             Arc::new(move |args: &[ColumnarValue]| {
                 let arrays = ColumnarValue::values_to_arrays(args)?;
                 let texts = strings(&arrays[0])?;
-                let out: TimestampMillisecondArray = texts
+                let out: TimestampMicrosecondArray = texts
                     .iter()
                     .map(|t| match t {
                         None => Ok(None),
-                        Some(t) => parse_interval(t).map(|(a, b)| Some(if start { a } else { b })).ok_or_else(|| {
+                        Some(t) => parse_interval(t).map(|(a, b)| Some(micros(if start { a } else { b }))).ok_or_else(|| {
                             exec_err(format!("{t:?} is not an ISO-8601 interval such as 2026-11-01T00:00:00Z/2026-11-08T00:00:00Z"))
                         }),
                     })
@@ -278,7 +289,7 @@ pub fn register(ctx: &SessionContext) {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
             let utc_millis = |array: &ArrayRef| -> datafusion::error::Result<_> {
-                let ts = arrow::compute::cast(array, &utc_ts())?;
+                let ts = arrow::compute::cast(array, &utc_ms())?;
                 Ok(ts.as_primitive::<TimestampMillisecondType>().clone())
             };
             let bucketer = |g: &str, z: &str| -> datafusion::error::Result<Bucketer> {
@@ -294,7 +305,7 @@ pub fn register(ctx: &SessionContext) {
                 })?;
                 Ok(Bucketer::new(granularity, tz))
             };
-            let out: TimestampMillisecondArray = match (&args[1], &args[2]) {
+            let out: TimestampMicrosecondArray = match (&args[1], &args[2]) {
                 // The usual call: one granularity and zone for the whole column.
                 (ColumnarValue::Scalar(g), ColumnarValue::Scalar(z)) => {
                     // A scalar time stamp too makes all three scalars: one row.
@@ -308,7 +319,7 @@ pub fn register(ctx: &SessionContext) {
                     };
                     let mut bucketer = bucketer(&g, &z)?;
                     ts.iter()
-                        .map(|t| t.and_then(|ms| bucketer.start(ms)))
+                        .map(|t| t.and_then(|ms| bucketer.start(ms)).map(micros))
                         .collect()
                 }
                 _ => {
@@ -328,7 +339,7 @@ pub fn register(ctx: &SessionContext) {
                             cache = Some((g.to_string(), z.to_string(), bucketer(g, z)?));
                         }
                         let (_, _, b) = cache.as_mut().expect("just set");
-                        out.push(b.start(ts.value(i)));
+                        out.push(b.start(ts.value(i)).map(micros));
                     }
                     out.into()
                 }

@@ -246,7 +246,7 @@ impl ReportParams {
                 self.granularity
             ))
         })?;
-        let ts = |ms: i64| ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()));
+        let ts = |ms: i64| ScalarValue::TimestampMicrosecond(Some(ms * 1000), Some("UTC".into()));
         let day = |ms: i64| ScalarValue::Date32(Some(ms.div_euclid(86_400_000) as i32));
         let list = |v: &[String]| ScalarValue::Utf8(Some(v.join(",")));
         Ok(vec![

@@ -7,7 +7,7 @@ Usage: duckdb_query.py DIR REPEATS REPO INTERVAL TZ GRANULARITY
 The files run as they are, with the views of sql/views, after these translations:
 - `tz_bucket` and `kv_lookup` (convlake's SQL functions) are DuckDB macros below;
 - `first_value(x ORDER BY y)` as an aggregate is DuckDB's `first(x ORDER BY y)`;
-- `CAST(t AS BIGINT)` of a timestamp column (epoch milliseconds in DataFusion) is `epoch_ms(t)`;
+- `CAST(t AS BIGINT)` of a timestamp column (epoch microseconds in DataFusion) is `epoch_us(t)`;
 - voice_quality reads the flat `sessions.media_endpoint_stats` (DuckDB's tables have no
   nested `participants.sessions`), see voice_quality().
 """
@@ -36,7 +36,7 @@ con.execute("""CREATE MACRO kv_lookup(pairs, k) AS TRY_CAST(split_part(
 
 def translate(sql):
     sql = re.sub(r"\bfirst_value\(", "first(", sql)
-    return re.sub(r"CAST\((?!NULL\b)([\w.]+) AS BIGINT\)", r"epoch_ms(\1)", sql)
+    return re.sub(r"CAST\((?!NULL\b)([\w.]+) AS BIGINT\)", r"epoch_us(\1)", sql)
 
 
 # Views may read other views: create them in rounds until every one exists.

@@ -11,7 +11,7 @@ SELECT
     s.first_queue_id,
     s.queues,
     s.agents,
-    CAST(c.conversation_end AS BIGINT) - CAST(c.conversation_start AS BIGINT) AS duration_ms,
+    (CAST(c.conversation_end AS BIGINT) - CAST(c.conversation_start AS BIGINT)) / 1000 AS duration_ms,
     c.conversation_end IS NULL AS in_progress,
     coalesce(m.answered, false) AS answered,
     coalesce(m.abandoned, false) AS abandoned,

@@ -62,7 +62,7 @@ pub(crate) async fn run(lake: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode
         summary.conversations_new,
         summary.conversations_updated,
         match summary.snapshot {
-            Some(v) => format!("committed snapshot {v}"),
+            Some(v) => format!("committed lake version {v}"),
             None => "nothing changed (the sample is in the lake already)".to_string(),
         }
     )?;

@@ -1,5 +1,5 @@
-//! `convlake ingest` and `convlake vacuum`: argument handling, the progress bar, and the
-//! summary a person (or, with `--json`, a batch job) reads at the end.
+//! `convlake ingest`, `convlake optimize` and `convlake vacuum`: argument handling, the
+//! progress bar, and the summary a person (or, with `--json`, a batch job) reads at the end.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,8 +9,12 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ingest::{discover, DecoderBuilder};
+use crate::lake::layout::{parse_month, DEFAULT_COMPACT_AFTER};
+use crate::lake::optimize::{optimize, CompactOptions};
+use crate::lake::settings::Settings;
 use crate::lake::upsert::{ingest, IngestOptions, IngestSummary, Progress, ProgressFn};
 use crate::lake::vacuum::vacuum;
+use crate::lake::LakeLock;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct IngestArgs {
@@ -30,22 +34,101 @@ pub(crate) struct IngestArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Memory for rows waiting to be written, e.g. `512M` (default 128M). More memory gives
-    /// fewer, larger files per partition; peak memory is about 400 MB plus 2.5 times this.
+    /// fewer, larger files per month; peak memory is about 400 MB plus 2.5 times this.
     #[arg(long, value_name = "SIZE")]
     write_memory: Option<String>,
+    #[command(flatten)]
+    compact: CompactArgs,
+    /// Never compact after this ingest (`convlake optimize` does it later).
+    #[arg(long)]
+    no_compact: bool,
+    #[command(flatten)]
+    history: HistoryArgs,
+}
+
+/// Compaction settings shared by `ingest` and `optimize`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompactArgs {
+    /// Parquet size that compaction aims at per file, e.g. `128M`.
+    #[arg(long, value_name = "SIZE", default_value = "128M")]
+    target_file_size: String,
+    /// An ingest compacts a month it touched once the month holds more than this many small
+    /// files (under half the target size).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COMPACT_AFTER)]
+    compact_after: usize,
+}
+
+impl CompactArgs {
+    fn options(&self) -> anyhow::Result<CompactOptions> {
+        let target = super::sql_cmd::parse_size(&self.target_file_size)
+            .map_err(|e| anyhow::anyhow!("--target-file-size: {e}"))?;
+        anyhow::ensure!(target >= 1 << 20, "--target-file-size must be at least 1M");
+        Ok(CompactOptions {
+            target_file_bytes: target as u64,
+            small_files_over: self.compact_after,
+        })
+    }
+}
+
+/// The history setting of a lake.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HistoryArgs {
+    /// Keep superseded files this long for time travel (`sql --as-of`), as an ISO-8601
+    /// duration (`P7D`, `PT12H`) or seconds; `0` removes them right after each commit (the
+    /// default), so that plain Parquet readers see only the latest state. Saved in the lake.
+    #[arg(long, value_name = "DURATION")]
+    keep_history: Option<String>,
+}
+
+impl HistoryArgs {
+    /// Saves the setting, if one was given.
+    fn apply(&self, lake: &std::path::Path, wait: bool) -> anyhow::Result<()> {
+        let Some(text) = &self.keep_history else {
+            return Ok(());
+        };
+        let seconds = match text.parse::<u64>() {
+            Ok(s) => s,
+            Err(_) => match crate::functions::parse_duration(text) {
+                Some(crate::functions::Granularity::Fixed(ms)) if ms >= 0 => (ms / 1000) as u64,
+                _ => anyhow::bail!(
+                    "--keep-history {text:?} is not a duration such as P7D, PT12H or 3600"
+                ),
+            },
+        };
+        let _lock = LakeLock::acquire(lake, wait)?;
+        let mut settings = Settings::load(lake)?;
+        settings.keep_history_seconds = seconds;
+        settings.save(lake)?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct VacuumArgs {
-    /// How many of the newest snapshots to keep.
-    #[arg(long, default_value_t = 10)]
-    keep_snapshots: usize,
+    /// Wait for another process changing the lake instead of failing.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    history: HistoryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct OptimizeArgs {
+    /// Only this month (`YYYY-MM`); repeat for several. Default: every month.
+    #[arg(long, value_name = "YYYY-MM")]
+    month: Vec<String>,
+    #[command(flatten)]
+    compact: CompactArgs,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
     /// Wait for another process changing the lake instead of failing.
     #[arg(long)]
     wait: bool,
 }
 
 pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    args.history.apply(lake, args.wait)?;
     let inputs = discover(&args.inputs)?;
     let total: u64 = args
         .inputs
@@ -68,6 +151,11 @@ pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::R
                 bar.set_message(format!("{} records, {} rejected", p.records, p.rejected));
             }) as ProgressFn
         }),
+        compact: if args.no_compact {
+            None
+        } else {
+            Some(args.compact.options()?)
+        },
         ..IngestOptions::default()
     };
     if let Some(text) = &args.write_memory {
@@ -163,7 +251,7 @@ fn print_summary(lake: &std::path::Path, s: &IngestSummary) {
     }
     match s.snapshot {
         Some(v) => eprintln!(
-            "  committed snapshot {v}: {} file(s) written ({:.1} MB), {} retired, in {:.2}s ({:.1} MB/s of JSON)",
+            "  committed lake version {v}: {} file(s) written ({:.1} MB), {} retired, in {:.2}s ({:.1} MB/s of JSON)",
             s.files_written,
             mb(s.bytes_out),
             s.files_retired,
@@ -172,15 +260,58 @@ fn print_summary(lake: &std::path::Path, s: &IngestSummary) {
         ),
         None => eprintln!("  nothing changed: no commit ({:.2}s)", s.seconds),
     }
+    if let Some(v) = s.compaction {
+        eprintln!(
+            "  compacted {} small file(s) as lake version {v}",
+            s.files_compacted
+        );
+    }
+}
+
+pub(crate) fn run_optimize(
+    lake: &std::path::Path,
+    args: &OptimizeArgs,
+) -> anyhow::Result<ExitCode> {
+    let months = args
+        .month
+        .iter()
+        .map(|m| {
+            parse_month(m)
+                .ok_or_else(|| anyhow::anyhow!("--month {m:?} is not a month such as 2026-11"))
+        })
+        .collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
+    let summary = optimize(
+        lake,
+        &args.compact.options()?,
+        (!months.is_empty()).then_some(&months),
+        args.wait,
+    )?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        match summary.version {
+            Some(v) => eprintln!(
+                "optimized {}: {} small file(s) ({:.1} MB) merged into {} ({:.1} MB) in {}; lake version {v}",
+                lake.display(),
+                summary.files_removed,
+                summary.bytes_removed as f64 / 1e6,
+                summary.files_added,
+                summary.bytes_added as f64 / 1e6,
+                summary.months.join(", ")
+            ),
+            None => eprintln!("optimized {}: nothing to compact", lake.display()),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn run_vacuum(lake: &std::path::Path, args: &VacuumArgs) -> anyhow::Result<ExitCode> {
-    let summary = vacuum(lake, args.keep_snapshots, args.wait)?;
+    args.history.apply(lake, args.wait)?;
+    let summary = vacuum(lake, args.wait)?;
     eprintln!(
-        "vacuumed {}: {} leftover file(s) and {} old snapshot(s) removed; at snapshot {}",
+        "vacuumed {}: {} file(s) removed; at lake version {}",
         lake.display(),
         summary.files_removed,
-        summary.snapshots_removed,
         summary.version
     );
     Ok(ExitCode::SUCCESS)

@@ -50,7 +50,9 @@ enum Command {
     Sql(sql_cmd::SqlArgs),
     /// Interactive SQL over the latest snapshot of the lake.
     Shell(shell_cmd::ShellArgs),
-    /// Remove files that no kept snapshot needs.
+    /// Merge the small files of each month into sorted files of the target size.
+    Optimize(ingest_cmd::OptimizeArgs),
+    /// Remove files that nothing needs any more (and, with history kept, expired history).
     Vacuum(ingest_cmd::VacuumArgs),
     /// Print the tables and their columns (the SQL contract).
     Schema(schema_cmd::SchemaArgs),
@@ -98,6 +100,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run_ingest(&cli.lake, &args),
+        Command::Optimize(args) => ingest_cmd::run_optimize(&cli.lake, &args),
         Command::Vacuum(args) => ingest_cmd::run_vacuum(&cli.lake, &args),
         Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&cli.lake, &args)),
         Command::Report(command) => runtime()?.block_on(report_cmd::run(&cli.lake, &command)),

@@ -1,4 +1,5 @@
-//! `convlake sql`: one query, or the statements of a file, over the latest snapshot.
+//! `convlake sql`: one query, or the statements of a file, over the latest state of the lake
+//! (or, with `--as-of`, an earlier one).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::cli::output::{self, Format};
+use crate::lake::AsOf;
 use crate::query::{parse_param, plan, split_statements};
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +40,11 @@ pub(crate) struct SqlArgs {
     /// Run each statement this many times (benchmarks); with --timing, the median is printed.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Read the lake as it was: a lake version (as ingest prints it) or a UTC time such as
+    /// 2026-11-01T00:00:00Z. Needs history kept (`ingest --keep-history`) for versions whose
+    /// files were superseded since.
+    #[arg(long, value_name = "VERSION|TIME")]
+    as_of: Option<String>,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -64,14 +71,17 @@ pub(crate) fn parse_size(text: &str) -> anyhow::Result<usize> {
     Ok((n * scale) as usize)
 }
 
-/// A session over `lake`, with a memory cap if asked for.
+/// A session over `lake` as of `as_of`, with a memory cap if asked for.
 pub(crate) async fn session(
     lake: &std::path::Path,
     memory_limit: Option<&str>,
+    as_of: AsOf,
 ) -> anyhow::Result<SessionContext> {
     let config = SessionConfig::new();
     let ctx = match memory_limit {
-        None => crate::catalog::open_with(lake, config).await?,
+        None => {
+            crate::catalog::open_as_of(lake, as_of, SessionContext::new_with_config(config)).await?
+        }
         Some(limit) => {
             let runtime = RuntimeEnvBuilder::new()
                 .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(parse_size(limit)?)))
@@ -82,7 +92,7 @@ pub(crate) async fn session(
             let reservation = &mut config.options_mut().execution.sort_spill_reservation_bytes;
             *reservation = (*reservation).min(parse_size(limit)? / 16);
             let ctx = SessionContext::new_with_config_rt(config, runtime);
-            crate::catalog::open_in(lake, ctx).await?
+            crate::catalog::open_as_of(lake, as_of, ctx).await?
         }
     };
     Ok(ctx)
@@ -98,7 +108,11 @@ pub(crate) async fn run(lake: &std::path::Path, args: &SqlArgs) -> anyhow::Resul
     if args.format == Format::Parquet && args.output.is_none() {
         anyhow::bail!("--format parquet writes a file: add --output FILE");
     }
-    let ctx = session(lake, args.memory_limit.as_deref()).await?;
+    let as_of = match &args.as_of {
+        Some(text) => AsOf::parse(text)?,
+        None => AsOf::Latest,
+    };
+    let ctx = session(lake, args.memory_limit.as_deref(), as_of).await?;
     let params: Vec<_> = args
         .params
         .iter()

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder,
     ListArray, MapBuilder, MapFieldNames, StringBuilder, StringDictionaryBuilder,
-    TimestampMillisecondBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, TimeUnit};
@@ -51,9 +51,10 @@ pub trait ColumnBuilder<T: ?Sized>: FinishColumn {
 /// The name of list children (Parquet `LIST` spec).
 pub const LIST_ELEMENT: &str = "element";
 
-/// `Timestamp(Millisecond, "UTC")`, the type of every date-time column.
+/// `Timestamp(Microsecond, "UTC")`, the type of every date-time column: Delta Lake's
+/// `timestamp`. Values keep the millisecond precision of the export.
 pub fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 /// `Dictionary(Int32, Utf8)`, the type of every enum-typed column.
@@ -139,12 +140,12 @@ pub struct Float64Column(Float64Builder);
 #[derive(Default)]
 pub struct BoolColumn(BooleanBuilder);
 
-/// Builds `Timestamp(Millisecond, "UTC")` columns.
-pub struct TimestampColumn(TimestampMillisecondBuilder);
+/// Builds `Timestamp(Microsecond, "UTC")` columns from millisecond values.
+pub struct TimestampColumn(TimestampMicrosecondBuilder);
 
 impl Default for TimestampColumn {
     fn default() -> Self {
-        TimestampColumn(TimestampMillisecondBuilder::new().with_timezone("UTC"))
+        TimestampColumn(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
     }
 }
 
@@ -161,7 +162,7 @@ leaf_column!(f64, Float64Column, DataType::Float64, |b, v| b
 leaf_column!(bool, BoolColumn, DataType::Boolean, |b, v| b
     .append_value(*v));
 leaf_column!(Ts, TimestampColumn, timestamp_type(), |b, v| b
-    .append_value(v.millis));
+    .append_value(v.millis * 1000));
 
 impl<'a, V: Vocabulary> Column for Enum<'a, V> {
     type Builder = DictionaryColumn;

@@ -1,11 +1,12 @@
-//! Parquet files of the lake: the writer settings (in one place), partition paths, and
-//! writing and reading files.
+//! Parquet files of the lake: the writer settings (in one place), row order, and writing and
+//! reading files.
 //!
 //! Every file is zstd-compressed with statistics and a page index, holds rows sorted by
 //! `conversation_start` (metrics: by name, then `conversation_start`; see
-//! [`Table::cluster_column`]) and declares that order in its sorting columns, keeps millisecond UTC
-//! timestamps and spec-compliant list and map names, and embeds the Arrow schema so that
-//! dictionary and map columns read back exactly as written.
+//! [`Table::cluster_column`]) and declares that order in its sorting columns, keeps microsecond
+//! UTC timestamps (Delta's `timestamp`) and spec-compliant list and map names, and embeds the
+//! Arrow schema so that dictionary and map columns read back exactly as written (other
+//! engines read plain strings).
 
 use std::fs::File;
 use std::path::Path;
@@ -13,7 +14,7 @@ use std::sync::OnceLock;
 
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
-use arrow::datatypes::Int32Type;
+use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
@@ -22,7 +23,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
-use crate::model::civil_from_days;
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
 
 /// Rows per row group: small enough for statistics to prune, large enough to scan fast.
@@ -113,31 +113,56 @@ fn build_properties(table: Table) -> WriterProperties {
     builder.build()
 }
 
-/// `YYYY-MM-DD` of a day number.
-pub fn date_string(days: i32) -> String {
-    let (y, m, d) = civil_from_days(i64::from(days));
-    format!("{y:04}-{m:02}-{d:02}")
+/// What the statistics of a file's key columns say: rows, and the smallest and largest
+/// `conversation_start` (UTC microseconds) and `conversation_date` (days).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyStats {
+    /// Rows.
+    pub rows: u64,
+    /// Smallest and largest `conversation_start`.
+    pub start: Option<(i64, i64)>,
+    /// Smallest and largest `conversation_date`.
+    pub date: Option<(i32, i32)>,
 }
 
-/// The directory of a partition, relative to the lake: `<table>/conversation_date=<date>`.
-pub fn partition_dir(table: Table, date: &str) -> String {
-    format!("{}/{CONVERSATION_DATE}={date}", table.name())
-}
+impl KeyStats {
+    /// The statistics of both `self`'s rows and `other`'s.
+    pub fn merge(&self, other: &KeyStats) -> KeyStats {
+        let both =
+            |a: Option<(i64, i64)>, b: Option<(i64, i64)>| widen(a, b.map(|b| b.0), b.map(|b| b.1));
+        KeyStats {
+            rows: self.rows + other.rows,
+            start: both(self.start, other.start),
+            date: widen(self.date, other.date.map(|d| d.0), other.date.map(|d| d.1)),
+        }
+    }
 
-/// Removes the partition column: files carry it in their path.
-pub fn to_file_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
-    let schema = table.file_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            batch
-                .column_by_name(f.name())
-                .cloned()
-                .expect("decoded batches hold every file column")
-        })
-        .collect();
-    Ok(RecordBatch::try_new(schema, columns)?)
+    /// The statistics of the rows of `batches`.
+    pub fn of(batches: &[RecordBatch]) -> KeyStats {
+        let mut stats = KeyStats::default();
+        for batch in batches {
+            stats.rows += batch.num_rows() as u64;
+            let starts = batch
+                .column_by_name(CONVERSATION_START)
+                .expect("key column")
+                .as_primitive::<TimestampMicrosecondType>();
+            let dates = batch
+                .column_by_name(CONVERSATION_DATE)
+                .expect("key column")
+                .as_primitive::<Date32Type>();
+            stats.start = widen(
+                stats.start,
+                arrow::compute::min(starts),
+                arrow::compute::max(starts),
+            );
+            stats.date = widen(
+                stats.date,
+                arrow::compute::min(dates),
+                arrow::compute::max(dates),
+            );
+        }
+        stats
+    }
 }
 
 /// The order that sorts the rows of `batches` of `table` by its cluster column, if it has one,
@@ -155,7 +180,7 @@ pub fn sort_order(table: Table, batches: &[RecordBatch]) -> Option<Vec<(usize, u
     let starts = |b: &RecordBatch| {
         b.column_by_name(CONVERSATION_START)
             .expect("sort key")
-            .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+            .as_primitive::<TimestampMicrosecondType>()
             .values()
             .clone()
     };
@@ -225,6 +250,15 @@ fn cluster_ranks(batches: &[RecordBatch], name: &str) -> Vec<Vec<u32>> {
                 .collect()
         })
         .collect()
+}
+
+/// `range` widened to take in `lo..=hi` (when the batch had values).
+fn widen<T: Ord + Copy>(range: Option<(T, T)>, lo: Option<T>, hi: Option<T>) -> Option<(T, T)> {
+    match (range, lo, hi) {
+        (None, Some(lo), Some(hi)) => Some((lo, hi)),
+        (Some((a, b)), Some(lo), Some(hi)) => Some((a.min(lo), b.max(hi))),
+        (range, _, _) => range,
+    }
 }
 
 /// Bytes per batch handed to the Parquet writer when rows are written in a new order: the

@@ -1,129 +1,157 @@
-//! Snapshots: the commit log of a lake. Each snapshot is a JSON file listing every live data
-//! file of every table; the one with the highest version is the lake's state.
+//! Read-only state: the lake as of one lake record, every table opened at the Delta version
+//! the record names, with its live files.
 //!
-//! A snapshot is written to a temporary name and renamed into place, so it either exists
-//! whole or not at all: that rename is the commit. Data files that no snapshot lists are
-//! leftovers of an interrupted ingest and are removed by the next ingest or `vacuum`.
+//! It never repairs, commits or deletes; an interrupted commit is invisible here (its record
+//! does not exist yet) until a writer finishes it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::lake::delta::{self, LakeFile};
+use crate::lake::layout;
+use crate::lake::log::{self, LakeRecord};
+use crate::model::parse_timestamp;
+use crate::schema::Table;
 
-/// One data file of a table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataFile {
-    /// Path relative to the lake root, `/`-separated.
-    pub path: String,
-    /// The partition: `conversation_date` as `YYYY-MM-DD`.
-    pub date: String,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Size of the file in bytes.
-    pub bytes: u64,
+/// Which state of the lake to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsOf {
+    /// The latest completed commit.
+    #[default]
+    Latest,
+    /// Lake version `n` (as `convlake` prints it after a commit).
+    Version(u64),
+    /// The state at an instant (UTC milliseconds): the last commit made at or before it.
+    Time(i64),
+}
+
+impl AsOf {
+    /// Parses `--as-of`: a lake version number or an ISO-8601 UTC time stamp.
+    pub fn parse(text: &str) -> Result<AsOf> {
+        if let Ok(v) = text.parse::<u64>() {
+            return Ok(AsOf::Version(v));
+        }
+        parse_timestamp(text)
+            .map(|t| AsOf::Time(t.millis))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--as-of {text:?} is neither a lake version (a number such as 3) nor a UTC time such as 2026-11-01T00:00:00Z"
+                ))
+            })
+    }
 }
 
 /// The state of a lake after one commit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    /// Commit number, from 1; 0 is the empty lake that no file describes.
+    /// The lake version, from 1; 0 is the empty lake that no record describes.
     pub version: u64,
-    /// When the commit was made (ISO-8601 UTC).
-    pub committed_at: String,
-    /// Live data files by table name.
-    pub tables: BTreeMap<String, Vec<DataFile>>,
-    /// What the commit did (the ingest summary), for `convlake` to show and people to read.
-    #[serde(default)]
-    pub operation: serde_json::Value,
+    /// The record of this version (none for the empty lake).
+    pub record: Option<LakeRecord>,
+    /// Live files by table.
+    pub tables: BTreeMap<Table, Vec<LakeFile>>,
 }
 
 impl Snapshot {
     /// The live files of `table`.
-    pub fn files(&self, table: &str) -> &[DataFile] {
-        self.tables.get(table).map_or(&[], Vec::as_slice)
+    pub fn files(&self, table: Table) -> &[LakeFile] {
+        self.tables.get(&table).map_or(&[], Vec::as_slice)
     }
 
-    /// Every live file of every table.
-    pub fn all_files(&self) -> impl Iterator<Item = &DataFile> {
-        self.tables.values().flatten()
+    /// The Delta version of `table` in this state (`None` before its first commit).
+    pub fn table_version(&self, table: Table) -> Option<u64> {
+        self.record
+            .as_ref()
+            .and_then(|r| r.tables.get(table.name()).copied())
     }
 }
 
-/// The snapshot directory of a lake.
-pub fn snapshot_dir(lake: &Path) -> PathBuf {
-    lake.join("_convlake").join("snapshots")
-}
-
-fn snapshot_name(version: u64) -> String {
-    format!("{version:020}.json")
-}
-
-/// Versions of the snapshots present, ascending.
-pub fn list_versions(lake: &Path) -> Result<Vec<u64>> {
-    let dir = snapshot_dir(lake);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("cannot list", &dir, e)),
+/// Reads the lake at `lake` as of `as_of`.
+pub async fn load(lake: &Path, as_of: AsOf) -> Result<Snapshot> {
+    let versions = log::record_versions(lake)?;
+    let version = match as_of {
+        AsOf::Latest => versions.last().copied(),
+        AsOf::Version(v) if versions.contains(&v) => Some(v),
+        AsOf::Version(v) => {
+            return Err(Error::Lake {
+                path: lake.to_path_buf(),
+                reason: format!("the lake has no version {v}"),
+                hint: format!("versions present: {}", describe_versions(&versions)),
+            })
+        }
+        AsOf::Time(ms) => {
+            let mut found = None;
+            for &v in &versions {
+                let record = log::read_record(lake, v)?;
+                match parse_timestamp(&record.committed_at) {
+                    Some(t) if t.millis <= ms => found = Some(v),
+                    _ => break,
+                }
+            }
+            if found.is_none() {
+                return Err(Error::Lake {
+                    path: lake.to_path_buf(),
+                    reason: "the lake holds no commit made at or before that time".into(),
+                    hint: format!("versions present: {}", describe_versions(&versions)),
+                });
+            }
+            found
+        }
     };
-    let mut versions: Vec<u64> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json")?.parse().ok())
-        .collect();
-    versions.sort_unstable();
-    Ok(versions)
-}
-
-/// Reads snapshot `version`.
-pub fn read(lake: &Path, version: u64) -> Result<Snapshot> {
-    let path = snapshot_dir(lake).join(snapshot_name(version));
-    let text = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-    serde_json::from_slice(&text).map_err(|e| Error::Lake {
-        path: path.clone(),
-        reason: format!("snapshot is not valid: {e}"),
-        hint: "a snapshot is only ever renamed into place whole; restore it from a backup, or remove it to fall back to the previous one".into(),
+    let Some(version) = version else {
+        return Ok(Snapshot::default());
+    };
+    let record = log::read_record(lake, version)?;
+    let mut tables = BTreeMap::new();
+    for table in Table::ALL {
+        let Some(&table_version) = record.tables.get(table.name()) else {
+            continue;
+        };
+        let opened = delta::open(lake, table, Some(table_version))
+            .await?
+            .ok_or_else(|| Error::Lake {
+                path: layout::table_dir(lake, table),
+                reason: format!(
+                    "lake version {version} names table {} but it has no Delta log",
+                    table.name()
+                ),
+                hint: "the table directory was removed or moved; restore it from a backup".into(),
+            })?;
+        let files = delta::live_files(&opened)?;
+        if as_of != AsOf::Latest {
+            // Superseded files go right after a commit unless history is kept: say so
+            // instead of failing on the first missing file.
+            if let Some(gone) = files
+                .iter()
+                .find(|f| !layout::data_file(lake, table, &f.path).exists())
+            {
+                return Err(Error::Lake {
+                    path: layout::data_file(lake, table, &gone.path),
+                    reason: format!(
+                        "lake version {version} is no longer readable: its files were removed after later commits"
+                    ),
+                    hint: "keep history to read earlier versions (convlake ingest --keep-history P7D: from then on, superseded files stay for that long)".into(),
+                });
+            }
+        }
+        tables.insert(table, files);
+    }
+    Ok(Snapshot {
+        version,
+        record: Some(record),
+        tables,
     })
 }
 
-/// The latest committed snapshot, or the empty snapshot of a new lake.
+fn describe_versions(versions: &[u64]) -> String {
+    match (versions.first(), versions.last()) {
+        (Some(a), Some(b)) => format!("{a} to {b}"),
+        _ => "none (nothing was ingested yet)".into(),
+    }
+}
+
+/// The latest state of the lake at `lake`, from synchronous code.
 pub fn latest(lake: &Path) -> Result<Snapshot> {
-    match list_versions(lake)?.last() {
-        Some(&v) => read(lake, v),
-        None => Ok(Snapshot::default()),
-    }
-}
-
-/// Writes `snapshot` durably and atomically: temporary file, fsync, rename, fsync of the
-/// directory. Fails if a snapshot of that version exists already.
-pub fn commit(lake: &Path, snapshot: &Snapshot) -> Result<()> {
-    let dir = snapshot_dir(lake);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-    let target = dir.join(snapshot_name(snapshot.version));
-    if target.exists() {
-        return Err(Error::Lake {
-            path: target,
-            reason: "a snapshot of this version exists already".into(),
-            hint: "another process committed meanwhile; run the ingest again".into(),
-        });
-    }
-    let temp = dir.join(format!(".{}.tmp", snapshot_name(snapshot.version)));
-    let mut file =
-        std::fs::File::create(&temp).map_err(|e| Error::io("cannot create", &temp, e))?;
-    let text = serde_json::to_vec_pretty(snapshot)?;
-    file.write_all(&text)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io("cannot write", &temp, e))?;
-    drop(file);
-    std::fs::rename(&temp, &target).map_err(|e| Error::io("cannot commit", &target, e))?;
-    sync_dir(&dir)
-}
-
-/// Makes a rename or creation in `dir` durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("cannot sync", dir, e))
+    crate::lake::block_on(load(lake, AsOf::Latest))
 }

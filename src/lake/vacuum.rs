@@ -1,43 +1,50 @@
-//! `convlake vacuum`: removes what no kept snapshot needs: leftovers of interrupted ingests
-//! (data files no snapshot lists, staging files) and snapshots older than the ones kept.
+//! `convlake vacuum`: removes what nothing needs any more. It finishes an interrupted commit
+//! first, then removes leftovers of interrupted ingests (data files no table lists, staging).
+//! With history kept (see [`crate::lake::settings`]), files superseded longer ago than the
+//! retention go too, through delta-rs's vacuum (which also drops orphans that old).
 
 use std::path::Path;
 
+use deltalake::operations::vacuum::VacuumMode;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::lake::snapshot::{self, list_versions};
-use crate::lake::{remove_leftovers, LakeLock};
+use crate::lake::{block_on, delta, open_for_writing};
+use crate::schema::Table;
 
 /// What a vacuum removed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VacuumSummary {
     /// Data and staging files removed.
     pub files_removed: usize,
-    /// Old snapshots removed.
-    pub snapshots_removed: usize,
-    /// The snapshot the lake is at.
+    /// The lake version the lake is at.
     pub version: u64,
 }
 
-/// Vacuums the lake at `lake`, keeping the newest `keep_snapshots` snapshots (at least one).
-pub fn vacuum(lake: &Path, keep_snapshots: usize, wait: bool) -> Result<VacuumSummary> {
-    let lock = LakeLock::acquire(lake, wait)?;
-    let latest = snapshot::latest(lake)?;
-    let removed = remove_leftovers(lake, &latest, &lock)?;
-    let versions = list_versions(lake)?;
-    let keep = keep_snapshots.max(1);
-    let mut snapshots_removed = 0;
-    if versions.len() > keep {
-        for version in &versions[..versions.len() - keep] {
-            let path = snapshot::snapshot_dir(lake).join(format!("{version:020}.json"));
-            std::fs::remove_file(&path).map_err(|e| crate::Error::io("cannot remove", &path, e))?;
-            snapshots_removed += 1;
+/// Vacuums the lake at `lake`.
+pub fn vacuum(lake: &Path, wait: bool) -> Result<VacuumSummary> {
+    block_on(async {
+        let writer = open_for_writing(lake, wait).await?;
+        let mut files_removed = writer.leftovers_removed;
+        let keep = writer.settings.keep_history_seconds;
+        if keep > 0 {
+            for table in Table::ALL {
+                let Some(opened) = delta::open(lake, table, None).await? else {
+                    continue;
+                };
+                let (_, metrics) = opened
+                    .vacuum()
+                    .with_retention_period(chrono::Duration::seconds(keep as i64))
+                    .with_enforce_retention_duration(false)
+                    .with_mode(VacuumMode::Full)
+                    .await
+                    .map_err(|e| delta::delta_error(table, e))?;
+                files_removed += metrics.files_deleted.len();
+            }
         }
-    }
-    Ok(VacuumSummary {
-        files_removed: removed.len(),
-        snapshots_removed,
-        version: latest.version,
+        Ok(VacuumSummary {
+            files_removed,
+            version: writer.snapshot.version,
+        })
     })
 }

@@ -1,7 +1,7 @@
 //! The Genesys Cloud conversation-details data model, every model reachable from
 //! `AnalyticsConversation`, declared once with `model!` (see [`macros`]).
 //!
-//! Declarations follow `shared/reference/genesys-conversation-details.schema.json` property for
+//! Declarations follow `tests/fixtures/reference/genesys-conversation-details.schema.json` property for
 //! property; the test `model_matches_reference` reads that file and fails on any difference.
 //! The sync endpoint's `…WithoutAttributes` twins are the same models less `attributes`, so
 //! one declaration serves both. The response wrappers' own data (`totalHits`, `cursor`,

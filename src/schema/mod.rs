@@ -2,10 +2,11 @@
 //!
 //! Table schemas are composed from the model's own field lists ([`crate::model`]), so a
 //! property added to a model shows up in every table that holds it. Every table starts with
-//! the conversation keys: `conversation_id`, `conversation_date` (the partition column, the UTC
-//! date of `conversation_start`) and `conversation_start` (the sort key of every file).
-//! [`Table::schema`] is the schema of decoded batches; [`Table::file_schema`] leaves the
-//! partition column out, as it lives in the directory name of a Parquet file.
+//! the conversation keys: `conversation_id`, `conversation_date` (the UTC date of
+//! `conversation_start`) and `conversation_start` (the sort key of every file).
+//! [`Table::schema`] is the schema of decoded batches and of the Parquet files; the lake's
+//! partition column, `conversation_month`, lives in the directory names and the Delta log
+//! only (see [`crate::lake::layout`]).
 
 pub mod vocab;
 
@@ -18,7 +19,7 @@ use crate::model::{Conversation, Flow, FlowOutcome, Participant, Segment, Sessio
 
 /// `conversation_id`: the key of every table.
 pub const CONVERSATION_ID: &str = "conversation_id";
-/// `conversation_date`: the partition column.
+/// `conversation_date`: the UTC date of `conversation_start`.
 pub const CONVERSATION_DATE: &str = "conversation_date";
 /// `conversation_start`: the sort key inside every file.
 pub const CONVERSATION_START: &str = "conversation_start";
@@ -105,23 +106,9 @@ impl Table {
         all[self as usize].clone()
     }
 
-    /// The schema of the table's Parquet files: [`schema`](Self::schema) less the partition column.
+    /// The schema of the table's Parquet files: the same as [`schema`](Self::schema).
     pub fn file_schema(self) -> SchemaRef {
-        static SCHEMAS: OnceLock<Vec<SchemaRef>> = OnceLock::new();
-        let all = SCHEMAS.get_or_init(|| {
-            Table::ALL
-                .iter()
-                .map(|t| {
-                    let fields: Vec<Field> = t
-                        .build_fields()
-                        .into_iter()
-                        .filter(|f| f.name() != CONVERSATION_DATE)
-                        .collect();
-                    Arc::new(Schema::new(fields))
-                })
-                .collect()
-        });
-        all[self as usize].clone()
+        self.schema()
     }
 
     fn build_fields(self) -> Vec<Field> {

@@ -372,7 +372,7 @@ fn shell_reads_statements_and_commands() {
     // A statement over two lines, printed as CSV after \format.
     assert!(stdout.contains("n\n600\n"), "{stdout}");
     assert!(
-        stdout.contains("entered_queue,\"Timestamp(ms, \"\"UTC\"\")\",YES"),
+        stdout.contains("entered_queue,\"Timestamp(µs, \"\"UTC\"\")\",YES"),
         "{stdout}"
     );
     // An error does not end the shell.

@@ -1,7 +1,8 @@
 //! Crash safety: a real `convlake ingest` process is killed (SIGKILL) at many points of its
-//! work. After each kill the lake opens and holds either the state before the ingest or the
-//! state after it, never a mix; running the same ingest again then ends in exactly the state
-//! an uninterrupted run gives.
+//! work, and made to abort right after each of its Delta table commits (between two of them,
+//! and after the last one before the lake record). After each crash convlake reads either the
+//! state before the ingest or the state after it, never a mix; running the same ingest again
+//! then ends in exactly the state an uninterrupted run gives.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -84,18 +85,32 @@ fn killed_ingests_leave_old_or_new_state_and_rerun_converges() {
     let after = content(&reference);
     assert_ne!(before["conversations"].len(), after["conversations"].len());
 
-    let kills = 12;
+    // Timed kills spread over the whole run (a little past its end too), then crashes right
+    // after the 1st to 6th table commit (six tables change: the last of these falls between
+    // the last table commit and the lake record).
+    let kills = 20;
     let (mut saw_old, mut saw_new) = (0, 0);
-    for k in 0..kills {
+    for k in 0..kills + 6 {
         let lake = dir.path().join(format!("kill-{k}"));
         copy_dir(&base, &lake);
-        let mut child = ingest_command(&lake, &[&later, &fresh]).spawn().unwrap();
-        // Spread the kills over the whole run, a little past its end too.
-        std::thread::sleep(
-            full_run.mul_f64(k as f64 / (kills - 2) as f64) + Duration::from_millis(k as u64 % 3),
-        );
-        let _ = child.kill();
-        child.wait().unwrap();
+        if k < kills {
+            let mut child = ingest_command(&lake, &[&later, &fresh]).spawn().unwrap();
+            std::thread::sleep(
+                full_run.mul_f64(k as f64 / (kills - 2) as f64)
+                    + Duration::from_millis(k as u64 % 3),
+            );
+            let _ = child.kill();
+            child.wait().unwrap();
+        } else {
+            let after_commits = (k - kills + 1).to_string();
+            let status = ingest_command(&lake, &[&later, &fresh])
+                .env("CONVLAKE_TEST_CRASH_AFTER_COMMITS", &after_commits)
+                .status()
+                .unwrap();
+            assert!(!status.success(), "no crash after {after_commits} commits");
+            // Readers through convlake see the old state: no lake record yet.
+            assert_same(&content(&lake), &before);
+        }
 
         let state = content(&lake);
         if state == before {

@@ -30,8 +30,8 @@ fn real_record_one_decodes_exactly() {
         [Some("1bc96a39-6725-40c4-9345-db72aa67b8c6".into())]
     );
     // 2021-04-01T12:27:53.386Z and 2021-04-01T12:43:23.306Z.
-    assert_eq!(ints(c, "conversation_start"), [Some(1_617_280_073_386)]);
-    assert_eq!(ints(c, "conversation_end"), [Some(1_617_281_003_306)]);
+    assert_eq!(ints(c, "conversation_start"), [Some(1_617_280_073_386_000)]);
+    assert_eq!(ints(c, "conversation_end"), [Some(1_617_281_003_306_000)]);
     assert_eq!(ints(c, "conversation_date"), [Some(18_718)]);
     assert_eq!(
         strings(c, "originating_direction"),
@@ -78,8 +78,8 @@ fn real_record_one_decodes_exactly() {
         strings(s, "queue_id"),
         vec![Some("a623d83c-96d7-4baa-af1f-d46ad6700d8b".to_string()); 3]
     );
-    assert_eq!(ints(s, "session_start")[2], Some(1_617_280_073_519));
-    assert_eq!(ints(s, "session_end")[2], Some(1_617_281_003_306));
+    assert_eq!(ints(s, "session_start")[2], Some(1_617_280_073_519_000));
+    assert_eq!(ints(s, "session_end")[2], Some(1_617_281_003_306_000));
     assert_eq!(
         strings(s, "used_routing"),
         [Some("Standard".into()), None, Some("Standard".into())]
@@ -121,7 +121,7 @@ fn real_record_one_decodes_exactly() {
         .unwrap();
     assert_eq!(values[handle], Some(918_737));
     assert_eq!(strings(m, "purpose")[handle].as_deref(), Some("agent"));
-    assert_eq!(ints(m, "emit_date")[handle], Some(1_617_281_003_306));
+    assert_eq!(ints(m, "emit_date")[handle], Some(1_617_281_003_306_000));
     assert_eq!(m.column_by_name("value").unwrap().null_count(), 0);
 
     let raw = out.table(Table::RawConversations);
@@ -130,7 +130,7 @@ fn real_record_one_decodes_exactly() {
         Some(example(1).as_slice())
     );
     assert_eq!(ints(raw, "source_offset"), [Some(0)]);
-    assert_eq!(ints(raw, "freshness"), [Some(1_617_281_003_306)]);
+    assert_eq!(ints(raw, "freshness"), [Some(1_617_281_003_306_000)]);
     assert!(out.drift.is_empty(), "{:?}", out.drift);
 }
 
@@ -141,7 +141,7 @@ fn real_record_two_parses_malformed_dates_leniently() {
     assert!(out.rejects.is_empty(), "{:?}", out.rejects);
     let g = out.table(Table::Segments);
     // "2021-04-2T15:30:51.418Z" is 2021-04-02T15:30:51.418Z.
-    assert_eq!(ints(g, "segment_start")[0], Some(1_617_377_451_418));
+    assert_eq!(ints(g, "segment_start")[0], Some(1_617_377_451_418_000));
     let lenient = &out.drift.lenient_timestamps;
     assert_eq!(
         lenient["participants[].sessions[].segments[].segmentStart"],

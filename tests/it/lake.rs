@@ -127,7 +127,7 @@ fn starts_in_file_order(batches: &[arrow::array::RecordBatch]) -> Vec<i64> {
         .flat_map(|b| {
             b.column_by_name("conversation_start")
                 .unwrap()
-                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
                 .values()
                 .to_vec()
         })
@@ -138,7 +138,14 @@ fn starts_in_file_order(batches: &[arrow::array::RecordBatch]) -> Vec<i64> {
 /// equal when no file leaked.
 fn listed_and_on_disk(lake: &Path) -> (Vec<String>, Vec<String>) {
     let snap = snapshot::latest(lake).unwrap();
-    let mut listed: Vec<String> = snap.all_files().map(|f| f.path.clone()).collect();
+    let mut listed: Vec<String> = Table::ALL
+        .iter()
+        .flat_map(|&t| {
+            snap.files(t)
+                .iter()
+                .map(move |f| format!("{}/{}", t.name(), f.path))
+        })
+        .collect();
     listed.sort();
     let mut on_disk: Vec<String> = Table::ALL
         .iter()
@@ -174,6 +181,8 @@ fn small_write_buffers_give_the_same_lake() {
         file_bytes: 24 << 10,
         buffer_budget: 96 << 10,
         writer_threads: 3,
+        // Kept apart here: this test is about the files ingest writes.
+        compact: None,
         ..IngestOptions::default()
     };
     let lake = dir.path().join("lake");
@@ -184,17 +193,17 @@ fn small_write_buffers_give_the_same_lake() {
     assert_same(&content(&lake), &content(&reference));
 
     let snap = snapshot::latest(&lake).unwrap();
-    let participants = snap.files(Table::Participants.name());
-    let dates: std::collections::BTreeSet<&str> =
-        participants.iter().map(|f| f.date.as_str()).collect();
+    let participants = snap.files(Table::Participants);
+    let months: std::collections::BTreeSet<_> = participants.iter().map(|f| f.month).collect();
     assert!(
-        participants.len() >= 2 * dates.len(),
-        "expected several files per partition, got {} files for {} dates",
+        participants.len() >= 2 * months.len(),
+        "expected several files per partition, got {} files for {} months",
         participants.len(),
-        dates.len()
+        months.len()
     );
     for file in participants {
-        let batches = convlake::lake::files::read_all(&lake.join(&file.path)).unwrap();
+        let batches =
+            convlake::lake::files::read_all(&file_path(&lake, Table::Participants, file)).unwrap();
         let starts = starts_in_file_order(&batches);
         assert!(
             starts.windows(2).all(|w| w[0] <= w[1]),
@@ -226,15 +235,16 @@ fn files_are_readable_without_arrow_hints() {
     let dir = tempfile::tempdir().unwrap();
     let lake = generated_lake(dir.path(), 150, 3);
     let snap = snapshot::latest(&lake).unwrap();
-    let participants = &snap.files("participants")[0];
+    let participants = &snap.files(Table::Participants)[0];
     assert!(
         participants
             .path
-            .starts_with("participants/conversation_date=2026-11-0"),
+            .starts_with("conversation_month=2026-11/part-"),
         "{}",
         participants.path
     );
-    let file = std::fs::File::open(lake.join(&participants.path)).unwrap();
+    let participants_path = file_path(&lake, Table::Participants, participants);
+    let file = std::fs::File::open(&participants_path).unwrap();
     let reader = SerializedFileReader::new(file).unwrap();
     let schema = reader.metadata().file_metadata().schema_descr();
     let paths: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
@@ -255,22 +265,23 @@ fn files_are_readable_without_arrow_hints() {
         .unwrap();
     let logical = format!("{:?}", start.logical_type_ref());
     assert!(
-        logical.contains("is_adjusted_to_u_t_c: true") && logical.contains("MILLIS"),
+        logical.contains("is_adjusted_to_u_t_c: true") && logical.contains("MICROS"),
         "{logical}"
     );
-    // The partition column lives in the path only.
-    assert!(!paths.iter().any(|p| p == "conversation_date"));
+    // The partition column lives in the path and the Delta log only; the date is stored.
+    assert!(!paths.iter().any(|p| p == "conversation_month"));
+    assert!(paths.iter().any(|p| p == "conversation_date"));
     // zstd, statistics, sorted rows.
     let row_group = reader.metadata().row_group(0);
     assert!(format!("{:?}", row_group.column(0).compression()).contains("ZSTD"));
     assert!(row_group.column(0).statistics().is_some());
     assert!(row_group.sorting_columns().is_some());
-    let batches = convlake::lake::files::read_all(&lake.join(&participants.path)).unwrap();
+    let batches = convlake::lake::files::read_all(&participants_path).unwrap();
     let starts = starts_in_file_order(&batches);
     assert!(starts.windows(2).all(|w| w[0] <= w[1]));
     // Encodings by column: deltas for 64-bit numbers, no dictionary for unique ids, a
     // dictionary for the low-cardinality strings that queries filter and group on.
-    let metrics = lake.join(&snap.files("metrics")[0].path);
+    let metrics = file_path(&lake, Table::Metrics, &snap.files(Table::Metrics)[0]);
     let encodings = |name: &str| column_encodings(&metrics, name);
     assert!(
         encodings("value").contains("DELTA_BINARY_PACKED"),
@@ -299,7 +310,10 @@ fn files_are_readable_without_arrow_hints() {
         encodings("name")
     );
     // Unique ids elsewhere go without one.
-    let session_ids = column_encodings(&lake.join(&snap.files("sessions")[0].path), "session_id");
+    let session_ids = column_encodings(
+        &file_path(&lake, Table::Sessions, &snap.files(Table::Sessions)[0]),
+        "session_id",
+    );
     assert!(!session_ids.contains("DICTIONARY"), "{session_ids}");
     // Dictionary and map types come back as written, through the embedded Arrow schema.
     let schema = batches[0].schema();
@@ -381,28 +395,17 @@ fn a_second_writer_fails_with_a_clear_message() {
 }
 
 #[test]
-fn vacuum_removes_leftovers_and_old_snapshots() {
+fn vacuum_removes_leftovers() {
     let dir = tempfile::tempdir().unwrap();
     let lake = updated_lake(dir.path(), 100, 8);
     let before = content(&lake);
-    // What a killed ingest leaves: a data file no snapshot lists, and staging files.
-    let stray = lake.join("metrics/conversation_date=2026-11-02/part-999999-dead-0000.parquet");
+    // What a killed ingest leaves: a data file no table lists, and staging files.
+    let stray = lake.join("metrics/conversation_month=2026-11/part-dead.parquet");
     std::fs::write(&stray, b"half a file").unwrap();
-    std::fs::create_dir_all(lake.join("_convlake/staging/999999-dead")).unwrap();
-    let summary = convlake::lake::vacuum::vacuum(&lake, 1, false).unwrap();
-    assert_eq!(
-        (
-            summary.files_removed,
-            summary.snapshots_removed,
-            summary.version
-        ),
-        (2, 1, 2)
-    );
+    std::fs::create_dir_all(lake.join("_convlake/staging/dead")).unwrap();
+    let summary = convlake::lake::vacuum::vacuum(&lake, false).unwrap();
+    assert_eq!((summary.files_removed, summary.version), (2, 2));
     assert!(!stray.exists());
-    assert_eq!(
-        convlake::lake::snapshot::list_versions(&lake).unwrap(),
-        vec![2]
-    );
     assert_same(&content(&lake), &before);
 }
 
@@ -413,10 +416,10 @@ fn metrics_files_are_clustered_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let lake = generated_lake(dir.path(), 400, 5);
     let snap = snapshot::latest(&lake).unwrap();
-    let metrics = snap.files("metrics");
+    let metrics = snap.files(Table::Metrics);
     assert!(!metrics.is_empty());
     for file in metrics {
-        let path = lake.join(&file.path);
+        let path = file_path(&lake, Table::Metrics, file);
         let batches = convlake::lake::files::read_all(&path).unwrap();
         let starts = starts_in_file_order(&batches);
         let names: Vec<String> = batches

@@ -12,3 +12,4 @@ mod reports;
 mod roundtrip;
 mod slt;
 mod util;
+mod years;

@@ -65,7 +65,7 @@ async fn dictionary_keys_are_grouped_by_value_and_cast_back_once() {
     assert!(
         aggregations(&ours.plan)
             .iter()
-            .any(|l| l.contains("CAST(media_type@1 AS Utf8View)")),
+            .any(|l| l.contains("CAST(media_type@") && l.contains(" AS Utf8View)")),
         "{}",
         ours.plan
     );

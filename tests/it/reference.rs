@@ -1,5 +1,6 @@
 //! The code against the reference model: reads
-//! `../shared/reference/genesys-conversation-details.schema.json` itself and fails when any
+//! `tests/fixtures/reference/genesys-conversation-details.schema.json` (the repository's copy of
+//! the reference model; update it there, in a commit) and fails when any
 //! property has no column, has the wrong type or enum values, or when the code has properties
 //! the reference does not list.
 
@@ -31,10 +32,10 @@ macro_rules! declared {
 }
 
 fn reference() -> Value {
-    let path = repo().join("../shared/reference/genesys-conversation-details.schema.json");
+    let path = repo().join("tests/fixtures/reference/genesys-conversation-details.schema.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; the reference model must sit in ../shared beside the repo",
+            "{}: {e}; the reference model is part of the repository",
             path.display()
         )
     });
@@ -56,7 +57,7 @@ fn expected_type(property: &Value) -> Option<DataType> {
             "long" => DataType::Int64,
             "number" => DataType::Float64,
             "boolean" => DataType::Boolean,
-            "date-time" => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            "date-time" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             _ => return None,
         })
     };

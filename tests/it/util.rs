@@ -121,6 +121,11 @@ pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     column.iter().collect()
 }
 
+/// Where the data file `file` of `table` is.
+pub fn file_path(lake: &Path, table: Table, file: &convlake::lake::LakeFile) -> PathBuf {
+    convlake::lake::layout::data_file(lake, table, &file.path)
+}
+
 /// Every row of every table of the latest snapshot, read with the parquet crate, as text
 /// sorted: the content of the lake, whatever the file names.
 pub fn content(lake: &Path) -> BTreeMap<String, Vec<String>> {
@@ -128,8 +133,8 @@ pub fn content(lake: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for table in Table::ALL {
         let mut rows = Vec::new();
-        for file in snap.files(table.name()) {
-            for batch in convlake::lake::files::read_all(&lake.join(&file.path)).unwrap() {
+        for file in snap.files(table) {
+            for batch in convlake::lake::files::read_all(&file_path(lake, table, file)).unwrap() {
                 let batch = if table == Table::RawConversations {
                     // Ingest time is the one column that differs between runs by design.
                     let keep: Vec<usize> = (0..batch.num_columns())

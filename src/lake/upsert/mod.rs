@@ -1,32 +1,35 @@
-//! The ingest transaction: decoded batches in, one commit out.
+//! The ingest transaction: decoded batches in, one lake commit out.
 //!
-//! 1. **Decode and write.** Decoded batches are split by table and partition into buffers,
-//!    and a full buffer (or the largest, when all of them together hold too much) goes to a
-//!    pool of writer threads as one sorted Parquet file, while decoding goes on. Next to each
-//!    file, staging keeps the ordinal of the record copy of every row. Meanwhile a small index
-//!    keeps, per conversation id, only the winning copy so far (freshest; ties to the later
-//!    copy).
+//! 1. **Decode and write.** Decoded batches are split by table and month into buffers, and a
+//!    full buffer (or a stale one, or the largest, when all of them together hold too much)
+//!    goes to a pool of writer threads as one sorted Parquet file, while decoding goes on.
+//!    Next to each file, staging keeps the ordinal of the record copy of every row.
+//!    Meanwhile a small index keeps, per conversation id, only the winning copy so far
+//!    (freshest; ties to the later copy).
 //! 2. **Resolve.** The winners are compared with the lake's own copies, read from
-//!    `raw_conversations` of the partitions the input touches: older or identical copies lose,
+//!    `raw_conversations` of the months the input touches: older or identical copies lose,
 //!    fresher ones replace the lake's.
 //! 3. **Repair.** Only when some copy lost: the new files holding rows of losing copies are
 //!    rewritten without them (or dropped), and lake files holding replaced conversations are
 //!    rewritten without those. An export without duplicates skips this step entirely.
-//! 4. **Commit.** A new snapshot lists the result; then the files it superseded are deleted.
+//! 4. **Commit.** One plan, one Delta commit per changed table, one lake record (see
+//!    [`crate::lake::log`]); then the superseded files go, unless history is kept.
+//! 5. **Compact.** Months this ingest touched that now hold too many small files are
+//!    compacted (see [`crate::lake::optimize`]), as a commit of their own.
 //!
 //! This module runs the transaction and owns steps 2 and 4; `write` owns step 1 and
 //! `repair` step 3.
 //!
 //! Memory is bounded by the decoder's chunks, the write buffers, the files being written and
-//! the index (one small entry per conversation), whatever the size of the input. Nothing
-//! before the commit changes what readers see; a crash anywhere leaves the previous snapshot,
-//! and leftovers (files no snapshot lists, staging) are removed by the next ingest.
+//! the index (one small entry per conversation), whatever the size of the input and however
+//! many months it spans. Nothing before the lake record changes what convlake's readers see;
+//! a crash anywhere leaves the previous state, and the next writer finishes or cleans up.
 
 mod repair;
 mod write;
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,18 +37,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Date32Type, TimestampMillisecondType};
+use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::ingest::{DecoderBuilder, Input};
-use crate::lake::files::{date_string, read_columns};
-use crate::lake::snapshot::{self, DataFile, Snapshot};
-use crate::lake::{meta_dir, remove_leftovers, LakeLock};
+use crate::lake::files::read_columns;
+use crate::lake::layout::{self, month_of_day, Month};
+use crate::lake::log::{self, Plan};
+use crate::lake::optimize::{self, CompactOptions};
+use crate::lake::settings::Settings;
+use crate::lake::snapshot::Snapshot;
+use crate::lake::{block_on, delta, open_for_writing};
 use crate::model::audit::DriftReport;
-use crate::model::format_timestamp;
-use crate::schema::{pages_schema, Table, CONVERSATION_DATE, CONVERSATION_ID};
-use repair::{drop_losers, group_by_table, remove_new_file, rewrite_replaced, Written};
+use crate::schema::{pages_schema, Table, CONVERSATION_DATE, CONVERSATION_ID, CONVERSATION_START};
+use repair::{drop_losers, group_by_table, remove_new_file, rewrite_replaced, Replaced, Written};
 use write::{InOrder, WriterPool};
 
 /// Called with the progress of an ingest (from the thread that runs it).
@@ -66,6 +72,8 @@ pub struct IngestOptions {
     pub writer_threads: usize,
     /// Called after each decoded chunk with the progress so far.
     pub progress: Option<ProgressFn>,
+    /// Compaction of the months an ingest touched (`None`: never).
+    pub compact: Option<CompactOptions>,
 }
 
 impl Default for IngestOptions {
@@ -77,6 +85,7 @@ impl Default for IngestOptions {
             buffer_budget: 128 << 20,
             writer_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             progress: None,
+            compact: Some(CompactOptions::default()),
         }
     }
 }
@@ -133,8 +142,13 @@ pub struct IngestSummary {
     pub files_written: u64,
     /// Data files retired (rewritten or replaced).
     pub files_retired: u64,
-    /// The snapshot committed, if anything changed.
+    /// The lake version committed, if anything changed.
     pub snapshot: Option<u64>,
+    /// The lake version of the compaction that followed, if the ingest left months with
+    /// too many small files.
+    pub compaction: Option<u64>,
+    /// Small files merged by that compaction.
+    pub files_compacted: u64,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -162,18 +176,22 @@ impl Candidate {
     }
 }
 
+/// The lake's copy of a conversation: what resolving needs.
+#[derive(Debug, Clone, Copy)]
+struct LakeCopy {
+    freshness: i64,
+    hash: u64,
+    month: Month,
+    start: i64,
+}
+
 /// Ingests `inputs` into the lake at `lake` as one commit.
 pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
-    let lock = LakeLock::acquire(lake, options.wait_for_lock)?;
-    let base = snapshot::latest(lake)?;
-    remove_leftovers(lake, &base, &lock)?;
-    let version = base.version + 1;
-    let txn = format!(
-        "{version:06}-{:08x}",
-        (started.elapsed().as_nanos() as u64 ^ std::process::id() as u64 ^ now_ms() as u64) as u32
-    );
-    let staging = meta_dir(lake).join("staging").join(&txn);
+    let writer = block_on(open_for_writing(lake, options.wait_for_lock))?;
+    let (settings, base) = (&writer.settings, &writer.snapshot);
+    let txn = layout::new_txn();
+    let staging = layout::staging_dir(lake, &txn);
     std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
 
     let mut summary = IngestSummary {
@@ -194,7 +212,7 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
     let mut rejects = RejectWriter::new(lake, &txn);
     let mut pages: Vec<RecordBatch> = Vec::new();
     let mut progress = Progress::default();
-    let pool = WriterPool::new(lake, &staging, &txn, options);
+    let pool = WriterPool::new(lake, &staging, options);
     let new_files = pool.run(|router| {
         for decoded in InOrder::new(options.decoder.clone().decode(inputs)) {
             let decoded = match decoded {
@@ -215,7 +233,8 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
             for t in &decoded.tables.0 {
                 if t.table == Table::RawConversations {
                     copies += t.batch.num_rows() as u64;
-                    summary.superseded_in_input += index_copies(&t.batch, &t.records, &mut winners);
+                    summary.superseded_in_input +=
+                        index_copies(&t.batch, &t.records, &mut winners)?;
                 }
                 router.route(t)?;
             }
@@ -232,26 +251,26 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
     summary.rejects_file = rejects.finish()?;
 
     // 2. Resolve against the lake.
-    let lake_copies = read_lake_copies(lake, &base, winners.values().map(|c| c.date).collect())?;
+    let months: HashSet<Month> = winners.values().map(|c| month_of_day(c.date)).collect();
+    let lake_copies = read_lake_copies(lake, base, &months)?;
     let mut keep: HashSet<u64> = HashSet::with_capacity(winners.len());
-    let mut replaced: BTreeMap<i32, HashSet<IdKey>> = BTreeMap::new();
+    let mut replaced: BTreeMap<Month, Replaced> = BTreeMap::new();
     for (id, candidate) in winners {
         match lake_copies.get(&id) {
             None => {
                 keep.insert(candidate.ordinal);
                 summary.conversations_new += 1;
             }
-            Some(&(freshness, _, _)) if freshness > candidate.freshness => {
-                summary.older_than_lake += 1
-            }
-            Some(&(freshness, hash, _))
-                if freshness == candidate.freshness && hash == candidate.hash =>
-            {
+            Some(copy) if copy.freshness > candidate.freshness => summary.older_than_lake += 1,
+            Some(copy) if copy.freshness == candidate.freshness && copy.hash == candidate.hash => {
                 summary.identical_to_lake += 1
             }
-            Some(&(_, _, date)) => {
+            Some(copy) => {
                 keep.insert(candidate.ordinal);
-                replaced.entry(date).or_default().insert(id);
+                replaced
+                    .entry(copy.month)
+                    .or_default()
+                    .insert(id, copy.start);
                 summary.conversations_updated += 1;
             }
         }
@@ -262,6 +281,7 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         summary.superseded_in_input + summary.older_than_lake + summary.identical_to_lake;
 
     // 3. Repair, 4. commit.
+    let mut touched: BTreeSet<Month> = BTreeSet::new();
     if !keep.is_empty() || !replaced.is_empty() {
         let written = if keep.len() as u64 == copies {
             new_files
@@ -269,15 +289,20 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
             drop_losers(lake, new_files, &keep)?
         };
         let mut written = group_by_table(written);
-        for (table, retired) in rewrite_replaced(lake, &base, &txn, &replaced)? {
+        for (table, change) in rewrite_replaced(lake, base, &replaced)? {
             let entry = written.entry(table).or_default();
-            entry.0.extend(retired.0);
-            entry.1.extend(retired.1);
+            entry.add.extend(change.add);
+            entry.remove.extend(change.remove);
         }
         if !pages.is_empty() {
             write_pages(lake, &txn, &pages)?;
         }
-        commit(lake, &base, written, &mut summary, started)?;
+        touched.extend(
+            written
+                .values()
+                .flat_map(|c| c.add.iter().chain(&c.remove).map(|f| f.month)),
+        );
+        commit(lake, base, settings, written, &mut summary, started)?;
     } else {
         // Nothing changes: the files written speculatively go.
         for new in new_files {
@@ -286,63 +311,49 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
     }
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io("cannot remove", &staging, e))?;
     // The parent goes too when no other work is under way (it never is: we hold the lock).
-    let _ = std::fs::remove_dir(meta_dir(lake).join("staging"));
+    let _ = std::fs::remove_dir(layout::meta_dir(lake).join("staging"));
+
+    // 5. Compact.
+    if let (Some(compact), Some(_)) = (&options.compact, summary.snapshot) {
+        let result = optimize::compact(lake, settings, compact, Some(&touched), false)?;
+        summary.compaction = result.version;
+        summary.files_compacted = result.files_removed;
+    }
     summary.seconds = started.elapsed().as_secs_f64();
-    drop(lock);
+    drop(writer);
     Ok(summary)
 }
 
-/// Commits the snapshot after `base` with `written` (new files, and the files they retire),
-/// then deletes the retired files from the table directories.
+/// Commits `written` (new files, and the files they retire) on top of `base` as the next
+/// lake version.
 fn commit(
     lake: &Path,
     base: &Snapshot,
-    mut written: Written,
+    settings: &Settings,
+    written: Written,
     summary: &mut IngestSummary,
     started: Instant,
 ) -> Result<()> {
-    let mut next = Snapshot {
-        version: base.version + 1,
-        committed_at: format_timestamp(now_ms()),
-        tables: BTreeMap::new(),
-        operation: serde_json::Value::Null,
-    };
-    let mut retired = Vec::new();
-    for table in Table::ALL {
-        let (new_files, retired_here) = written.remove(&table).unwrap_or_default();
-        let retired_set: HashSet<&str> = retired_here.iter().map(String::as_str).collect();
-        let mut files: Vec<DataFile> = base
-            .files(table.name())
-            .iter()
-            .filter(|f| !retired_set.contains(f.path.as_str()))
-            .cloned()
-            .collect();
-        summary.bytes_out += new_files.iter().map(|f| f.bytes).sum::<u64>();
-        summary.files_written += new_files.len() as u64;
-        summary.files_retired += retired_here.len() as u64;
-        files.extend(new_files);
-        files.sort_by(|a, b| (&a.date, &a.path).cmp(&(&b.date, &b.path)));
-        retired.extend(retired_here);
-        next.tables.insert(table.name().to_string(), files);
+    let base_versions = block_on(delta::table_versions(lake))?;
+    let mut changes = BTreeMap::new();
+    for (table, change) in written {
+        summary.bytes_out += change.add.iter().map(|f| f.bytes).sum::<u64>();
+        summary.files_written += change.add.len() as u64;
+        summary.files_retired += change.remove.len() as u64;
+        changes.insert(table.name().to_string(), change);
     }
-    summary.snapshot = Some(next.version);
+    let version = base.version + 1;
+    summary.snapshot = Some(version);
     summary.seconds = started.elapsed().as_secs_f64();
-    next.operation = serde_json::json!({ "ingest": &*summary });
-    snapshot::commit(lake, &next)?;
-    // The commit is done: superseded files leave the table directories.
-    for path in retired {
-        let full = lake.join(&path);
-        if let Err(e) = std::fs::remove_file(&full) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(Error::io("cannot remove superseded file", full, e));
-            }
-        }
-    }
+    let plan = Plan {
+        version,
+        base: base_versions,
+        changes,
+        compaction: false,
+        operation: serde_json::json!({ "ingest": &*summary }),
+    };
+    block_on(log::commit(lake, &plan, settings))?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// A conversation id in the indexes: its 128-bit hash, a fixed 16 bytes instead of a string
@@ -354,35 +365,30 @@ fn id_key(id: &str) -> IdKey {
     xxhash_rust::xxh3::xxh3_128(id.as_bytes())
 }
 
+/// The content hash of a stored copy (16 hex digits, as the decoder writes it).
+fn parse_hash(text: &str) -> Result<u64> {
+    u64::from_str_radix(text, 16)
+        .map_err(|_| Error::Internal(format!("content hash {text:?} is not 16 hex digits")))
+}
+
 /// Adds the copies of a `raw_conversations` batch to the index of winners; returns how many
 /// copies lost (to a copy already indexed, or by being replaced).
 fn index_copies(
     raw: &RecordBatch,
     records: &arrow::array::UInt64Array,
     winners: &mut HashMap<IdKey, Candidate>,
-) -> u64 {
-    let ids = raw
-        .column_by_name(CONVERSATION_ID)
-        .expect("key")
-        .as_string::<i32>();
-    let dates = raw
-        .column_by_name(CONVERSATION_DATE)
-        .expect("key")
-        .as_primitive::<Date32Type>();
-    let freshness = raw
-        .column_by_name("freshness")
-        .expect("freshness")
-        .as_primitive::<TimestampMillisecondType>();
-    let hashes = raw
-        .column_by_name("content_hash")
-        .expect("hash")
-        .as_string::<i32>();
+) -> Result<u64> {
+    let column = |name: &str| raw.column_by_name(name).expect("raw_conversations column");
+    let ids = column(CONVERSATION_ID).as_string::<i32>();
+    let dates = column(CONVERSATION_DATE).as_primitive::<Date32Type>();
+    let freshness = column("freshness").as_primitive::<TimestampMicrosecondType>();
+    let hashes = column("content_hash").as_string::<i32>();
     let mut lost = 0;
     for i in 0..raw.num_rows() {
         let candidate = Candidate {
             freshness: freshness.value(i),
             ordinal: records.value(i),
-            hash: u64::from_str_radix(hashes.value(i), 16).unwrap_or_default(),
+            hash: parse_hash(hashes.value(i))?,
             date: dates.value(i),
         };
         match winners.entry(id_key(ids.value(i))) {
@@ -397,31 +403,42 @@ fn index_copies(
             }
         }
     }
-    lost
+    Ok(lost)
 }
 
-/// The lake's copies of the conversations in partitions `dates`: id → (freshness, hash, date).
+/// The lake's copies of the conversations in `months`.
 fn read_lake_copies(
     lake: &Path,
     base: &Snapshot,
-    dates: HashSet<i32>,
-) -> Result<HashMap<IdKey, (i64, u64, i32)>> {
-    let wanted: HashMap<String, i32> = dates.into_iter().map(|d| (date_string(d), d)).collect();
+    months: &HashSet<Month>,
+) -> Result<HashMap<IdKey, LakeCopy>> {
     let mut out = HashMap::new();
-    for file in base.files(Table::RawConversations.name()) {
-        let Some(&date) = wanted.get(&file.date) else {
+    for file in base.files(Table::RawConversations) {
+        if !months.contains(&file.month) {
             continue;
-        };
+        }
+        let path = layout::data_file(lake, Table::RawConversations, &file.path);
         for batch in read_columns(
-            &lake.join(&file.path),
-            &[CONVERSATION_ID, "freshness", "content_hash"],
+            &path,
+            &[
+                CONVERSATION_ID,
+                CONVERSATION_START,
+                "freshness",
+                "content_hash",
+            ],
         )? {
             let ids = batch.column(0).as_string::<i32>();
-            let freshness = batch.column(1).as_primitive::<TimestampMillisecondType>();
-            let hashes = batch.column(2).as_string::<i32>();
+            let starts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+            let freshness = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+            let hashes = batch.column(3).as_string::<i32>();
             for i in 0..batch.num_rows() {
-                let hash = u64::from_str_radix(hashes.value(i), 16).unwrap_or_default();
-                out.insert(id_key(ids.value(i)), (freshness.value(i), hash, date));
+                let copy = LakeCopy {
+                    freshness: freshness.value(i),
+                    hash: parse_hash(hashes.value(i))?,
+                    month: file.month,
+                    start: starts.value(i),
+                };
+                out.insert(id_key(ids.value(i)), copy);
             }
         }
     }
@@ -437,7 +454,7 @@ struct RejectWriter {
 
 impl RejectWriter {
     fn new(lake: &Path, txn: &str) -> Self {
-        let relative = format!("_convlake/rejects/{txn}.ndjson");
+        let relative = layout::rejects_file(txn);
         RejectWriter {
             path: lake.join(&relative),
             relative,
@@ -481,7 +498,7 @@ impl RejectWriter {
 }
 
 fn write_pages(lake: &Path, txn: &str, pages: &[RecordBatch]) -> Result<()> {
-    let path = meta_dir(lake).join("pages").join(format!("{txn}.parquet"));
+    let path = layout::pages_path(lake, txn);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
     }

@@ -2,7 +2,7 @@
 //! rows of losing copies are rewritten without them (or dropped), and the lake files holding
 //! conversations this ingest replaces are rewritten without those, in parallel.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -12,12 +12,15 @@ use arrow::compute::filter_record_batch;
 use super::write::NewFile;
 use super::{id_key, IdKey};
 use crate::error::{Error, Result};
-use crate::lake::files::{date_string, partition_dir, read_all, read_columns, write_file};
-use crate::lake::snapshot::{DataFile, Snapshot};
+use crate::lake::delta::LakeFile;
+use crate::lake::files::{read_all, read_columns, write_file, KeyStats};
+use crate::lake::layout::{self, Month};
+use crate::lake::log::Change;
+use crate::lake::snapshot::Snapshot;
 use crate::schema::{Table, CONVERSATION_ID};
 
-/// Per table: the files written, and the paths of lake files they supersede.
-pub(super) type Written = BTreeMap<Table, (Vec<DataFile>, Vec<String>)>;
+/// Per table: the files written, and the lake files they supersede.
+pub(super) type Written = BTreeMap<Table, Change>;
 
 /// Runs `work` on every item, on one thread per core; returns the results in no order.
 fn in_parallel<T: Send, R: Send>(
@@ -47,7 +50,7 @@ fn in_parallel<T: Send, R: Send>(
         for handle in handles {
             handle
                 .join()
-                .map_err(|_| Error::Usage("a writer thread panicked; this is a bug".into()))??;
+                .map_err(|_| Error::Internal("a writer thread panicked".into()))??;
         }
         Ok(())
     })?;
@@ -70,10 +73,39 @@ fn read_filtered(
     Ok(kept)
 }
 
-/// Removes a file of this transaction's (it is in no snapshot).
+/// Removes a file of this transaction's (no table lists it).
 pub(super) fn remove_new_file(lake: &Path, new: &NewFile) -> Result<()> {
-    let path = lake.join(&new.file.path);
+    let path = layout::data_file(lake, new.table, &new.file.path);
     std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))
+}
+
+/// Writes `rows` of `table` (already in order) as a new file of `month`; `None` when there
+/// are none.
+fn rewrite(
+    lake: &Path,
+    table: Table,
+    month: Month,
+    rows: &[RecordBatch],
+) -> Result<Option<LakeFile>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let relative = layout::new_data_file(month);
+    let bytes = write_file(
+        table,
+        rows,
+        None,
+        &layout::data_file(lake, table, &relative),
+    )?;
+    let stats = KeyStats::of(rows);
+    Ok(Some(LakeFile {
+        path: relative,
+        month,
+        rows: stats.rows,
+        bytes,
+        start: stats.start,
+        date: stats.date,
+    }))
 }
 
 /// Reads the ordinals staged next to a new file.
@@ -102,25 +134,16 @@ pub(super) fn drop_losers(
             remove_new_file(lake, &new)?;
             return Ok(None);
         }
-        let path = lake.join(&new.file.path);
+        let path = layout::data_file(lake, new.table, &new.file.path);
         let mut offset = 0;
         let rows = read_filtered(&path, |batch| {
             let n = batch.num_rows();
             offset += n;
             BooleanArray::from(mask[offset - n..offset].to_vec())
         })?;
-        let relative = new.file.path.replace(".parquet", "-k.parquet");
-        let bytes = write_file(new.table, &rows, None, &lake.join(&relative))?;
+        let file = rewrite(lake, new.table, new.file.month, &rows)?.expect("some rows are kept");
         std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
-        Ok(Some(NewFile {
-            file: DataFile {
-                path: relative,
-                rows: rows.iter().map(|b| b.num_rows() as u64).sum(),
-                bytes,
-                ..new.file
-            },
-            ..new
-        }))
+        Ok(Some(NewFile { file, ..new }))
     })?;
     Ok(kept.into_iter().flatten().collect())
 }
@@ -129,39 +152,34 @@ pub(super) fn drop_losers(
 pub(super) fn group_by_table(files: Vec<NewFile>) -> Written {
     let mut written = Written::new();
     for new in files {
-        written.entry(new.table).or_default().0.push(new.file);
+        written.entry(new.table).or_default().add.push(new.file);
     }
     written
 }
 
 /// Rewrites the lake files that hold replaced conversations without them, every table in
-/// parallel; per table, the files written and the paths of the files they supersede.
+/// parallel; per table, the files written and the files they supersede. Only files whose
+/// `conversation_start` range takes in a replaced conversation's start are read.
 pub(super) fn rewrite_replaced(
     lake: &Path,
     base: &Snapshot,
-    txn: &str,
-    replaced: &BTreeMap<i32, HashSet<IdKey>>,
+    replaced: &BTreeMap<Month, Replaced>,
 ) -> Result<Written> {
     if replaced.is_empty() {
         return Ok(Written::new());
     }
-    let by_date: HashMap<String, &HashSet<IdKey>> = replaced
-        .iter()
-        .map(|(d, ids)| (date_string(*d), ids))
-        .collect();
-    let candidates: Vec<(Table, usize, &DataFile)> = Table::ALL
+    let candidates: Vec<(Table, &LakeFile, &Replaced)> = Table::ALL
         .iter()
         .flat_map(|&table| {
-            base.files(table.name())
-                .iter()
-                .filter(|f| by_date.contains_key(&f.date))
-                .enumerate()
-                .map(move |(n, f)| (table, n, f))
+            base.files(table).iter().filter_map(move |f| {
+                let month = replaced.get(&f.month)?;
+                month.may_hold(f).then_some((table, f, month))
+            })
         })
         .collect();
-    let results = in_parallel(candidates, |(table, n, file)| -> Result<_> {
-        let ids = by_date[&file.date];
-        let path = lake.join(&file.path);
+    let results = in_parallel(candidates, |(table, file, replaced)| -> Result<_> {
+        let ids = &replaced.ids;
+        let path = layout::data_file(lake, table, &file.path);
         let hit = read_columns(&path, &[CONVERSATION_ID])?.iter().any(|b| {
             b.column(0)
                 .as_string::<i32>()
@@ -181,28 +199,42 @@ pub(super) fn rewrite_replaced(
                 .map(|id| Some(!id.is_some_and(|id| ids.contains(&id_key(id)))))
                 .collect()
         })?;
-        if kept.is_empty() {
-            return Ok(Some((table, None, file.path.clone())));
-        }
-        let relative = format!(
-            "{}/part-{}-r{n:04}.parquet",
-            partition_dir(table, &file.date),
-            txn,
-        );
-        let bytes = write_file(table, &kept, None, &lake.join(&relative))?;
-        let written = DataFile {
-            path: relative,
-            date: file.date.clone(),
-            rows: kept.iter().map(|b| b.num_rows() as u64).sum(),
-            bytes,
-        };
-        Ok(Some((table, Some(written), file.path.clone())))
+        let written = rewrite(lake, table, file.month, &kept)?;
+        Ok(Some((table, written, file.clone())))
     })?;
     let mut written = Written::new();
     for (table, file, retired) in results.into_iter().flatten() {
         let entry = written.entry(table).or_default();
-        entry.0.extend(file);
-        entry.1.push(retired);
+        entry.add.extend(file);
+        entry.remove.push(retired);
     }
     Ok(written)
+}
+
+/// The conversations of one month that an ingest replaces.
+#[derive(Debug, Default)]
+pub(super) struct Replaced {
+    /// Their ids.
+    pub(super) ids: HashSet<IdKey>,
+    /// The smallest and largest of their starts (UTC microseconds).
+    pub(super) starts: Option<(i64, i64)>,
+}
+
+impl Replaced {
+    /// Adds a conversation that started at `start`.
+    pub(super) fn insert(&mut self, id: IdKey, start: i64) {
+        self.ids.insert(id);
+        self.starts = Some(
+            self.starts
+                .map_or((start, start), |(lo, hi)| (lo.min(start), hi.max(start))),
+        );
+    }
+
+    /// Whether `file` may hold one of the conversations, by its statistics.
+    fn may_hold(&self, file: &LakeFile) -> bool {
+        match (self.starts, file.start) {
+            (Some((lo, hi)), Some((file_lo, file_hi))) => lo <= file_hi && file_lo <= hi,
+            _ => true,
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Step 1 of an ingest, decode and write: decoded chunks put back in input order, split by
-//! table and partition into write buffers under one memory budget, and written as sorted
+//! table and month into write buffers under one memory budget, and written as sorted
 //! Parquet files by a pool of threads while decoding goes on. Next to each file, staging
 //! keeps the record ordinal of every row, for the repair step.
+//!
+//! However many days or months the input spans, memory is the budget: a buffer that no
+//! recent chunk added to is written first when the budget is exceeded.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,10 +20,9 @@ use super::IngestOptions;
 use crate::columnar::tables::TableBatch;
 use crate::error::{Error, Result};
 use crate::ingest::Decoded;
-use crate::lake::files::{
-    batch_bytes, date_string, partition_dir, sort_order, to_file_batch, write_file,
-};
-use crate::lake::snapshot::DataFile;
+use crate::lake::delta::LakeFile;
+use crate::lake::files::{batch_bytes, sort_order, write_file, KeyStats};
+use crate::lake::layout::{self, month_of_day, Month};
 use crate::schema::{Table, CONVERSATION_DATE};
 
 /// Decoded chunks back in input order. Decoder threads finish chunks out of order; put back
@@ -68,13 +70,13 @@ impl<I: Iterator<Item = Result<Decoded>>> Iterator for InOrder<I> {
 pub(super) struct NewFile {
     /// The table it belongs to.
     pub(super) table: Table,
-    /// Where it is (relative to the lake) and what it holds.
-    pub(super) file: DataFile,
+    /// Where it is (relative to its table) and what it holds.
+    pub(super) file: LakeFile,
     /// The staging file with the record ordinal of each of its rows, in row order.
     pub(super) ordinals: PathBuf,
 }
 
-/// The rows buffered for one partition of one table.
+/// The rows buffered for one month of one table.
 #[derive(Default)]
 struct Buffer {
     batches: Vec<RecordBatch>,
@@ -84,10 +86,10 @@ struct Buffer {
     touched: u64,
 }
 
-/// One file to write: the buffered rows of one partition of one table.
+/// One file to write: the buffered rows of one month of one table.
 struct FileTask {
     table: Table,
-    date: i32,
+    month: Month,
     number: usize,
     buffer: Buffer,
 }
@@ -96,21 +98,14 @@ struct FileTask {
 pub(super) struct WriterPool<'a> {
     lake: &'a Path,
     staging: &'a Path,
-    txn: &'a str,
     options: &'a IngestOptions,
 }
 
 impl<'a> WriterPool<'a> {
-    pub(super) fn new(
-        lake: &'a Path,
-        staging: &'a Path,
-        txn: &'a str,
-        options: &'a IngestOptions,
-    ) -> Self {
+    pub(super) fn new(lake: &'a Path, staging: &'a Path, options: &'a IngestOptions) -> Self {
         WriterPool {
             lake,
             staging,
-            txn,
             options,
         }
     }
@@ -167,13 +162,7 @@ impl<'a> WriterPool<'a> {
     }
 
     fn write(&self, task: FileTask) -> Result<NewFile> {
-        let date = date_string(task.date);
-        let relative = format!(
-            "{}/part-{}-{:04}.parquet",
-            partition_dir(task.table, &date),
-            self.txn,
-            task.number
-        );
+        let relative = layout::new_data_file(task.month);
         let Buffer {
             batches, ordinals, ..
         } = task.buffer;
@@ -182,8 +171,9 @@ impl<'a> WriterPool<'a> {
             task.table,
             &batches,
             order.as_deref(),
-            &self.lake.join(&relative),
+            &layout::data_file(self.lake, task.table, &relative),
         )?;
+        let stats = KeyStats::of(&batches);
         let ordinals_path = self.staging.join(format!("{:06}.ordinals", task.number));
         let mut out = BufWriter::new(
             File::create(&ordinals_path)
@@ -201,21 +191,22 @@ impl<'a> WriterPool<'a> {
         }
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("cannot write", &ordinals_path, e))?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok(NewFile {
             table: task.table,
-            file: DataFile {
+            file: LakeFile {
                 path: relative,
-                date,
-                rows,
+                month: task.month,
+                rows: stats.rows,
                 bytes,
+                start: stats.start,
+                date: stats.date,
             },
             ordinals: ordinals_path,
         })
     }
 }
 
-/// Splits decoded batches by table and partition into buffers; hands a buffer to the writer
+/// Splits decoded batches by table and month into buffers; hands a buffer to the writer
 /// pool when it is full, or when all buffers together exceed the budget. Over budget, stale
 /// buffers go first (those no recent chunk added to: with an export in start order, the
 /// partitions already passed, which will not grow any more), then the largest. Flushing
@@ -223,7 +214,7 @@ impl<'a> WriterPool<'a> {
 /// out full-sized instead of shrinking as finished partitions pile up.
 pub(super) struct Router<'a> {
     options: &'a IngestOptions,
-    buffers: BTreeMap<(Table, i32), Buffer>,
+    buffers: BTreeMap<(Table, Month), Buffer>,
     buffered: usize,
     files: usize,
     /// Chunks routed so far.
@@ -240,24 +231,27 @@ impl Router<'_> {
         }
         let dates = batch
             .column_by_name(CONVERSATION_DATE)
-            .expect("partition")
+            .expect("key column")
             .as_primitive::<Date32Type>()
-            .values()
-            .clone();
-        let file_batch = to_file_batch(decoded.table, batch)?;
-        let first = dates[0];
-        if dates.iter().all(|d| *d == first) {
-            return self.buffer(decoded.table, first, file_batch, decoded.records.clone());
+            .values();
+        // Day numbers of one month are a contiguous range: a chunk whose first and last day
+        // fall in one month (the usual case: exports are in start order) is one buffer.
+        let (lo, hi) = dates
+            .iter()
+            .fold((i32::MAX, i32::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        let first = month_of_day(lo);
+        if first == month_of_day(hi) {
+            return self.buffer(decoded.table, first, batch.clone(), decoded.records.clone());
         }
-        let mut by_date: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        let mut by_month: BTreeMap<Month, Vec<u32>> = BTreeMap::new();
         for (i, d) in dates.iter().enumerate() {
-            by_date.entry(*d).or_default().push(i as u32);
+            by_month.entry(month_of_day(*d)).or_default().push(i as u32);
         }
-        for (date, rows) in by_date {
+        for (month, rows) in by_month {
             let rows = UInt32Array::from(rows);
-            let part = take_record_batch(&file_batch, &rows)?;
+            let part = take_record_batch(batch, &rows)?;
             let ordinals = take(&decoded.records, &rows, None)?.as_primitive().clone();
-            self.buffer(decoded.table, date, part, ordinals)?;
+            self.buffer(decoded.table, month, part, ordinals)?;
         }
         Ok(())
     }
@@ -265,19 +259,19 @@ impl Router<'_> {
     fn buffer(
         &mut self,
         table: Table,
-        date: i32,
+        month: Month,
         batch: RecordBatch,
         ordinals: UInt64Array,
     ) -> Result<()> {
         let size = batch_bytes(&batch);
-        let entry = self.buffers.entry((table, date)).or_default();
+        let entry = self.buffers.entry((table, month)).or_default();
         entry.touched = self.chunk;
         entry.batches.push(batch);
         entry.ordinals.push(ordinals);
         entry.bytes += size;
         self.buffered += size;
         if entry.bytes >= self.options.file_bytes {
-            self.flush((table, date))?;
+            self.flush((table, month))?;
         }
         while self.buffered > self.options.buffer_budget {
             // Stale: untouched by this chunk and the one before (a chunk adds to its tables
@@ -307,25 +301,25 @@ impl Router<'_> {
         self.chunk += 1;
     }
 
-    fn flush(&mut self, key: (Table, i32)) -> Result<()> {
+    fn flush(&mut self, key: (Table, Month)) -> Result<()> {
         let Some(buffer) = self.buffers.remove(&key) else {
             return Ok(());
         };
         self.buffered -= buffer.bytes;
         let task = FileTask {
             table: key.0,
-            date: key.1,
+            month: key.1,
             number: self.files,
             buffer,
         };
         self.files += 1;
         self.tasks
             .send(task)
-            .map_err(|_| Error::Usage("the Parquet writers stopped".into()))
+            .map_err(|_| Error::Internal("the Parquet writers stopped".into()))
     }
 
     fn finish(mut self) -> Result<()> {
-        let keys: Vec<(Table, i32)> = self.buffers.keys().copied().collect();
+        let keys: Vec<(Table, Month)> = self.buffers.keys().copied().collect();
         for key in keys {
             self.flush(key)?;
         }
