@@ -11,7 +11,7 @@ use std::path::Path;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove, StructField, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -224,6 +224,9 @@ pub async fn open_or_create(lake: &Path, table: Table) -> Result<DeltaTable> {
         ))
         .with_columns(schema.fields().cloned())
         .with_partition_columns([PARTITION_COLUMN])
+        // A checkpoint every ten commits, as Spark does (delta-rs defaults to 100): a lake
+        // under nightly ingests and compactions opens from a checkpoint and a few commits.
+        .with_configuration_property(TableProperty::CheckpointInterval, Some("10"))
         .with_save_mode(SaveMode::ErrorIfExists)
         .await;
     match created {

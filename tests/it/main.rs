@@ -4,6 +4,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod decode;
+mod engines;
 mod hostile;
 mod lake;
 mod optimizer;

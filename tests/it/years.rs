@@ -138,6 +138,25 @@ fn nightly_ingests_stay_compact_and_equal_one_ingest() {
     assert_same(&content(&lake), &content(&whole));
     let files = files_per_table(&lake);
     assert!(files.values().all(|&n| n <= 10), "{files:?}");
+    // Over forty commits per table: the log has checkpoints (one every ten commits).
+    for table in Table::ALL {
+        let log = lake.join(table.name()).join("_delta_log");
+        let checkpoints = std::fs::read_dir(&log)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".checkpoint.parquet")
+            })
+            .count();
+        assert!(
+            checkpoints >= 3,
+            "{}: {checkpoints} checkpoints",
+            table.name()
+        );
+    }
 }
 
 #[test]
