@@ -2,6 +2,7 @@
 # convlake against DuckDB on the same generated export, in one run on this machine.
 #
 #   benches/compare/run.sh [CONVERSATIONS] [WORKDIR]
+#   DAYS=365 benches/compare/run.sh ...      the same number of conversations over a year
 #
 # Prints one table of medians (3 runs) and ratios: ingest (wall time, MB/s of JSON, peak RSS,
 # output size) for convlake, DuckDB writing five flat zstd Parquet tables, and DuckDB writing
@@ -12,6 +13,7 @@ set -euo pipefail
 N="${1:-20000}"
 WORK="${2:-/tmp/convlake-compare}"
 RUNS="${RUNS:-3}"
+DAYS="${DAYS:-7}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}"
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
@@ -21,14 +23,14 @@ python3 -c "import duckdb, pyarrow" 2>/dev/null || pip install --quiet duckdb py
 
 rm -rf "$WORK"
 mkdir -p "$WORK/input"
-"$BIN" generate --conversations "$N" --seed 1 --format ndjson --out "$WORK/input/export.ndjson" 2>/dev/null
+"$BIN" generate --conversations "$N" --days "$DAYS" --seed 1 --format ndjson --out "$WORK/input/export.ndjson" 2>/dev/null
 BYTES=$(stat -c %s "$WORK/input/export.ndjson")
-echo "input: $N conversations, $((BYTES / 1000000)) MB of NDJSON; $(nproc) cores; $RUNS runs each"
+echo "input: $N conversations over $DAYS days, $((BYTES / 1000000)) MB of NDJSON; $(nproc) cores; $RUNS runs each"
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # measure NAME OUTDIR CMD...: runs CMD $RUNS times into a fresh OUTDIR; records medians.
-declare -A WALL RSS SIZE
+declare -A WALL RSS SIZE FILES
 measure() {
   local name="$1" out="$2"; shift 2
   : > "$WORK/$name.times"
@@ -40,7 +42,8 @@ measure() {
   done
   WALL[$name]=$(awk '{print $1}' "$WORK/$name.times" | median)
   RSS[$name]=$(awk '{print $2}' "$WORK/$name.times" | median)
-  SIZE[$name]=$(du -sb --exclude=_convlake "$out" | awk '{print $1}')
+  SIZE[$name]=$(du -sb --exclude=_convlake --exclude=_delta_log "$out" | awk '{print $1}')
+  FILES[$name]=$(find "$out" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
 }
 measure convlake "$WORK/lake" "$BIN" --lake "$WORK/lake" ingest "$WORK/input"
 measure duckdb_flat "$WORK/duck_flat" python3 "$repo/benches/compare/duckdb_ingest.py" flat "$WORK/input/export.ndjson" "$WORK/duck_flat"
@@ -49,10 +52,10 @@ measure duckdb_nested "$WORK/duck_nested" python3 "$repo/benches/compare/duckdb_
 rm -rf "$WORK/lake"; "$BIN" --lake "$WORK/lake" ingest "$WORK/input" 2>/dev/null
 rm -rf "$WORK/duck_flat"; mkdir -p "$WORK/duck_flat"; python3 "$repo/benches/compare/duckdb_ingest.py" flat "$WORK/input/export.ndjson" "$WORK/duck_flat"
 
-printf '\n%-15s %9s %9s %11s %10s %10s\n' "ingest" "wall s" "MB/s" "peak RSS MB" "output MB" "vs convlake"
+printf '\n%-15s %9s %9s %11s %10s %6s %10s\n' "ingest" "wall s" "MB/s" "peak RSS MB" "output MB" "files" "vs convlake"
 for name in convlake duckdb_flat duckdb_nested; do
-  awk -v n="$name" -v w="${WALL[$name]}" -v r="${RSS[$name]}" -v s="${SIZE[$name]}" -v b="$BYTES" -v c="${WALL[convlake]}" \
-    'BEGIN { printf "%-15s %9.2f %9.1f %11.0f %10.1f %9.2fx\n", n, w, b / 1e6 / w, r / 1024, s / 1e6, w / c }'
+  awk -v n="$name" -v w="${WALL[$name]}" -v r="${RSS[$name]}" -v s="${SIZE[$name]}" -v f="${FILES[$name]}" -v b="$BYTES" -v c="${WALL[convlake]}" \
+    'BEGIN { printf "%-15s %9.2f %9.1f %11.0f %10.1f %6d %9.2fx\n", n, w, b / 1e6 / w, r / 1024, s / 1e6, f, w / c }'
 done
 
 # The same SQL files on both engines: the five questions (benches/queries) and the report

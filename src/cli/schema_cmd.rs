@@ -39,8 +39,7 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
         SchemaFormat::Json => {
             let mut out = serde_json::Map::new();
             for t in &tables {
-                let fields: Vec<Value> =
-                    t.schema().fields().iter().map(|f| field_json(f)).collect();
+                let fields: Vec<Value> = columns(*t).iter().map(|f| field_json(f)).collect();
                 out.insert(
                     t.name().to_string(),
                     json!({ "grain": t.grain(), "fields": fields }),
@@ -62,14 +61,21 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
         SchemaFormat::Text => {
             for t in &tables {
                 outln!("{} (one row per {})", t.name(), t.grain())?;
-                for f in t.schema().fields() {
-                    print_field(f, 1)?;
+                for f in columns(*t) {
+                    print_field(&f, 1)?;
                 }
                 outln!()?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The columns of `table` as SQL sees them: the file columns, then the partition column.
+fn columns(table: Table) -> Vec<arrow::datatypes::FieldRef> {
+    let mut fields: Vec<_> = table.schema().fields().iter().cloned().collect();
+    fields.push(crate::catalog::partition_field());
+    fields
 }
 
 /// A field as JSON: name, type, nullability, and its children for nested types.

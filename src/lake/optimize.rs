@@ -24,7 +24,7 @@ use datafusion::physical_expr::expressions::col;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
@@ -134,7 +134,8 @@ async fn compact_async(
     if bins.is_empty() {
         return Ok(summary);
     }
-    let ctx = SessionContext::new();
+    // Small batches: the merge holds one batch of every file it merges at once.
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_batch_size(2048));
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
     let mut months_done = BTreeSet::new();
     for (table, month, files) in bins {
