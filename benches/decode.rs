@@ -1,11 +1,13 @@
 //! Decode and flatten throughput: generated NDJSON through the whole decode pipeline (framing,
 //! parsing, Arrow building for every table), with one and with two decoder threads, in MB/s
-//! of JSON and in conversations/s.
+//! of JSON and in conversations/s; and parsing alone into the model, serde_json against the
+//! SIMD parser sonic-rs (same serde model, one thread), to decide whether to switch.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use convlake::generate::{ndjson_string, GenerateOptions};
 use convlake::ingest::{DecoderBuilder, Input};
+use convlake::model::Conversation;
 
 fn decode(c: &mut Criterion) {
     let text = ndjson_string(&GenerateOptions {
@@ -45,5 +47,35 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+/// Parsing alone: every record of the export into the model, with serde_json and sonic-rs.
+fn parse(c: &mut Criterion) {
+    let text = ndjson_string(&GenerateOptions {
+        conversations: 5_000,
+        seed: 1,
+        ..Default::default()
+    });
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let mut group = c.benchmark_group("parse");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("serde_json", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let c: Conversation = serde_json::from_str(line).unwrap();
+                std::hint::black_box(c);
+            }
+        })
+    });
+    group.bench_function("sonic_rs", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let c: Conversation = sonic_rs::from_str(line).unwrap();
+                std::hint::black_box(c);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, parse);
 criterion_main!(benches);

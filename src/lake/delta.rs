@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::lake::files::KeyStats;
 use crate::lake::layout::{self, Month, PARTITION_COLUMN};
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
 
@@ -41,6 +42,19 @@ pub struct LakeFile {
 }
 
 impl LakeFile {
+    /// A file just written at `path` (relative to its table), of `bytes`, holding rows with
+    /// the statistics `stats`.
+    pub fn written(path: String, month: Month, bytes: u64, stats: &KeyStats) -> LakeFile {
+        LakeFile {
+            path,
+            month,
+            rows: stats.rows,
+            bytes,
+            start: stats.start,
+            date: stats.date,
+        }
+    }
+
     /// The Delta `add` action of this file.
     pub fn add(&self) -> Add {
         Add {

@@ -84,24 +84,14 @@ pub fn optimize(
     wait: bool,
 ) -> Result<CompactSummary> {
     let writer = block_on(open_for_writing(lake, wait))?;
-    let summary = compact(lake, &writer.settings, options, months, true)?;
+    let summary = block_on(compact(lake, &writer.settings, options, months, true))?;
     drop(writer);
     Ok(summary)
 }
 
 /// Compacts the months (all, or `months`) whose small files number more than
 /// `options.small_files_over` (with `explicit`, two or more). Call it holding the lock.
-pub fn compact(
-    lake: &Path,
-    settings: &Settings,
-    options: &CompactOptions,
-    months: Option<&BTreeSet<Month>>,
-    explicit: bool,
-) -> Result<CompactSummary> {
-    block_on(compact_async(lake, settings, options, months, explicit))
-}
-
-async fn compact_async(
+pub async fn compact(
     lake: &Path,
     settings: &Settings,
     options: &CompactOptions,
@@ -261,12 +251,5 @@ fn finish(
         .metadata()
         .map_err(|e| Error::io("cannot read", &path, e))?
         .len();
-    Ok(LakeFile {
-        path: relative,
-        month,
-        rows: stats.rows,
-        bytes,
-        start: stats.start,
-        date: stats.date,
-    })
+    Ok(LakeFile::written(relative, month, bytes, &stats))
 }

@@ -315,7 +315,13 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
 
     // 5. Compact.
     if let (Some(compact), Some(_)) = (&options.compact, summary.snapshot) {
-        let result = optimize::compact(lake, settings, compact, Some(&touched), false)?;
+        let result = block_on(optimize::compact(
+            lake,
+            settings,
+            compact,
+            Some(&touched),
+            false,
+        ))?;
         summary.compaction = result.version;
         summary.files_compacted = result.files_removed;
     }

@@ -97,15 +97,12 @@ fn rewrite(
         None,
         &layout::data_file(lake, table, &relative),
     )?;
-    let stats = KeyStats::of(rows);
-    Ok(Some(LakeFile {
-        path: relative,
+    Ok(Some(LakeFile::written(
+        relative,
         month,
-        rows: stats.rows,
         bytes,
-        start: stats.start,
-        date: stats.date,
-    }))
+        &KeyStats::of(rows),
+    )))
 }
 
 /// Reads the ordinals staged next to a new file.

@@ -193,14 +193,7 @@ impl<'a> WriterPool<'a> {
         .map_err(|e| Error::io("cannot write", &ordinals_path, e))?;
         Ok(NewFile {
             table: task.table,
-            file: LakeFile {
-                path: relative,
-                month: task.month,
-                rows: stats.rows,
-                bytes,
-                start: stats.start,
-                date: stats.date,
-            },
+            file: LakeFile::written(relative, task.month, bytes, &stats),
             ordinals: ordinals_path,
         })
     }
