@@ -1,7 +1,8 @@
 //! Decode and flatten throughput: generated NDJSON through the whole decode pipeline (framing,
 //! parsing, Arrow building for every table), with one and with two decoder threads, in MB/s
 //! of JSON and in conversations/s; and parsing alone into the model, serde_json against the
-//! SIMD parser sonic-rs (same serde model, one thread), to decide whether to switch.
+//! SIMD parser sonic-rs (same serde model, one thread; `--features bench-sonic`), to decide
+//! whether to switch.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -47,7 +48,8 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-/// Parsing alone: every record of the export into the model, with serde_json and sonic-rs.
+/// Parsing alone: every record of the export into the model, with serde_json and (with the
+/// `bench-sonic` feature) sonic-rs.
 fn parse(c: &mut Criterion) {
     let text = ndjson_string(&GenerateOptions {
         conversations: 5_000,
@@ -66,6 +68,7 @@ fn parse(c: &mut Criterion) {
             }
         })
     });
+    #[cfg(feature = "bench-sonic")]
     group.bench_function("sonic_rs", |b| {
         b.iter(|| {
             for line in &lines {
