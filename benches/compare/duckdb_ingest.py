@@ -52,6 +52,11 @@ KEYS = "conversation_id, conversation_date, conversation_start"
 CONTEXT = f"{KEYS}, participant_id, purpose, user_id"
 
 con = duckdb.connect()
+try:
+    # DuckDB 2 refuses the `x -> expr` lambdas these scripts use unless asked to keep them.
+    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
+except duckdb.Error:
+    pass  # DuckDB 1.x takes them as they are.
 con.execute("SET preserve_insertion_order = false")
 con.execute("SET TimeZone = 'UTC'")
 columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items()) + "}"

@@ -24,6 +24,11 @@ DIR, REPEATS, REPO = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 INTERVAL, TZ, GRANULARITY = sys.argv[4], sys.argv[5], sys.argv[6]
 
 con = duckdb.connect()
+try:
+    # DuckDB 2 refuses the `x -> expr` lambdas these scripts use unless asked to keep them.
+    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
+except duckdb.Error:
+    pass  # DuckDB 1.x takes them as they are.
 con.execute("SET TimeZone = 'UTC'")
 for t in ["conversations", "participants", "sessions", "metrics", "segments"]:
     con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{DIR}/{t}.parquet')")
