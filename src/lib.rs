@@ -1,11 +1,12 @@
 //! convlake: a columnar analytics engine for Genesys Cloud conversation-details exports.
 //!
 //! Exports (sync query pages, async job pages, NDJSON, arrays; optionally gzip) are decoded
-//! into Arrow batches for every table of the SQL contract, kept as partitioned Parquet in a
-//! lake directory, and queried with DataFusion.
+//! into Arrow batches for every table of the SQL contract, kept as Delta Lake tables of
+//! month-partitioned Parquet in a lake directory, and queried with DataFusion.
 //!
 //! The modules follow the data's trip: [`ingest`] (inputs → framing → decoding), [`model`]
-//! (the Genesys data model), [`columnar`] (Arrow builders), [`schema`] (the tables).
+//! (the Genesys data model), [`columnar`] (Arrow builders), [`schema`] (the tables),
+//! [`lake`] (Delta tables, commits across tables, compaction), [`catalog`] (the SQL session).
 //!
 //! ```no_run
 //! use convlake::ingest::{discover, DecoderBuilder};
