@@ -58,16 +58,11 @@ pub fn python() -> PathBuf {
 
 /// One number out of `convlake sql` (CSV, one row, one column).
 fn sql_number(lake: &Path, query: &str) -> String {
-    let out = Command::new(binary())
-        .arg("--lake")
-        .arg(lake)
-        .args(["sql", "--format", "csv", query])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(binary())
+            .arg("--lake")
+            .arg(lake)
+            .args(["sql", "--format", "csv", query]),
     );
     String::from_utf8(out.stdout)
         .unwrap()
@@ -111,15 +106,10 @@ fn delta_readers_and_plain_parquet_readers_see_what_convlake_sees() {
         .unwrap();
         assert!(summary.snapshot.is_some(), "{summary:?}");
     }
-    let out = Command::new(python())
-        .arg(repo().join("tests/python/read_lake.py"))
-        .arg(&lake)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(python())
+            .arg(repo().join("tests/python/read_lake.py"))
+            .arg(&lake),
     );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for table in convlake::schema::Table::ALL {

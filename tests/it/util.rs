@@ -95,6 +95,18 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_convlake"))
 }
 
+/// Runs `command` to its end and returns its output; fails the test with its stderr when it
+/// does not succeed.
+pub fn run_ok(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The string values of column `name`, dictionary or plain.
 pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
     let column = batch

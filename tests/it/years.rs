@@ -183,16 +183,11 @@ fn optimize_merges_small_files_into_sorted_ones() {
     }
     let before = content(&lake);
     assert!(files_per_table(&lake).values().all(|&n| n == 6));
-    let out = std::process::Command::new(binary())
-        .args(["--lake"])
-        .arg(&lake)
-        .args(["optimize", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        std::process::Command::new(binary())
+            .arg("--lake")
+            .arg(&lake)
+            .args(["optimize", "--json"]),
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["files_removed"], 36);
