@@ -40,6 +40,7 @@ fn parquet_write(c: &mut Criterion) {
     let mut group = c.benchmark_group("parquet_write");
     group.sample_size(10);
     let mut n = 0;
+    let lake = convlake::Lake::local(dir.path());
     for (table, decoded) in per_table {
         let batches: Vec<_> = decoded.iter().map(|t| t.batch.clone()).collect();
         let bytes: usize = batches.iter().map(batch_bytes).sum();
@@ -47,10 +48,10 @@ fn parquet_write(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("table", table.name()), |b| {
             b.iter(|| {
                 n += 1;
-                let out = dir.path().join(format!("{n}.parquet"));
+                let out = format!("{n}.parquet");
                 let order = sort_order(table, &batches);
-                let written = write_file(table, &batches, order.as_deref(), &out).unwrap();
-                std::fs::remove_file(&out).unwrap();
+                let written = write_file(table, &batches, order.as_deref(), &lake, &out).unwrap();
+                std::fs::remove_file(dir.path().join(&out)).unwrap();
                 written
             })
         });
@@ -75,7 +76,7 @@ fn whole_ingest(c: &mut Criterion) {
                 n += 1;
                 let lake = dir.path().join(format!("lake-{n}"));
                 let summary = ingest(
-                    &lake,
+                    &convlake::Lake::local(&lake),
                     vec![Input::File(path.clone())],
                     &IngestOptions::default(),
                 )

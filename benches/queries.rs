@@ -33,13 +33,20 @@ fn queries(c: &mut Criterion) {
     )
     .unwrap();
     let lake = dir.path().join("lake");
-    ingest(&lake, vec![Input::File(export)], &IngestOptions::default()).unwrap();
+    ingest(
+        &convlake::Lake::local(&lake),
+        vec![Input::File(export)],
+        &IngestOptions::default(),
+    )
+    .unwrap();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let ctx = runtime.block_on(convlake::catalog::open(&lake)).unwrap();
+    let ctx = runtime
+        .block_on(convlake::catalog::open(&convlake::Lake::local(&lake)))
+        .unwrap();
 
     let mut group = c.benchmark_group("questions");
     group.sample_size(20);

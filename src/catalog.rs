@@ -10,7 +10,6 @@
 //! (row group statistics, page index) through DataFusion's filter pushdown.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -25,7 +24,6 @@ use datafusion::common::{Column, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
@@ -41,6 +39,7 @@ use crate::lake::layout::{self, PARTITION_COLUMN};
 use crate::lake::snapshot::{self, AsOf, Snapshot};
 use crate::lake::LakeFile;
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
+use crate::storage::Lake;
 
 /// The views loaded into every session, in dependency order: `(name, SQL text)`.
 pub const VIEWS: &[(&str, &str)] = &[
@@ -57,27 +56,27 @@ pub const VIEWS: &[(&str, &str)] = &[
 ];
 
 /// Opens a session over the latest snapshot of the lake at `lake`.
-pub async fn open(lake: &Path) -> Result<SessionContext> {
+pub async fn open(lake: &Lake) -> Result<SessionContext> {
     open_with(lake, SessionConfig::new()).await
 }
 
 /// Opens a session over the latest snapshot of `lake`, with `config`.
-pub async fn open_with(lake: &Path, config: SessionConfig) -> Result<SessionContext> {
+pub async fn open_with(lake: &Lake, config: SessionConfig) -> Result<SessionContext> {
     open_in(lake, SessionContext::new_with_config(config)).await
 }
 
 /// Turns `ctx` (for instance one with a memory-limited runtime) into a session over the latest
 /// snapshot of `lake`: tables, functions, views, and the information schema.
-pub async fn open_in(lake: &Path, ctx: SessionContext) -> Result<SessionContext> {
+pub async fn open_in(lake: &Lake, ctx: SessionContext) -> Result<SessionContext> {
     open_as_of(lake, AsOf::Latest, ctx).await
 }
 
 /// Turns `ctx` into a session over the lake at `lake` as of `as_of`.
-pub async fn open_as_of(lake: &Path, as_of: AsOf, ctx: SessionContext) -> Result<SessionContext> {
+pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result<SessionContext> {
     crate::lake::check_layout(lake)?;
-    if !crate::lake::is_lake(lake) {
+    if !crate::lake::is_lake(lake)? {
         return Err(Error::Lake {
-            path: lake.to_path_buf(),
+            path: lake.describe(""),
             reason: "no lake here".into(),
             hint: "ingest exports first (convlake ingest --lake DIR FILES...), or point --lake / CONVLAKE_LAKE at a lake".into(),
         });
@@ -93,6 +92,7 @@ pub async fn open_as_of(lake: &Path, as_of: AsOf, ctx: SessionContext) -> Result
         .execution
         .skip_partial_aggregation_probe_rows_threshold = 8192;
     let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
+    lake.register(&ctx);
     ctx.add_optimizer_rule(Arc::new(crate::optimizer::GroupByDictionaryValues));
     register_snapshot(&ctx, lake, &snapshot)?;
     load_views(&mut ctx).await?;
@@ -116,7 +116,7 @@ pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
 }
 
 /// Registers every table of `snapshot` in `ctx`.
-pub fn register_snapshot(ctx: &SessionContext, lake: &Path, snapshot: &Snapshot) -> Result<()> {
+pub fn register_snapshot(ctx: &SessionContext, lake: &Lake, snapshot: &Snapshot) -> Result<()> {
     for table in Table::ALL {
         let provider = SnapshotTable::new(lake, table, snapshot.files(table).to_vec());
         ctx.register_table(table.name(), Arc::new(provider))?;
@@ -153,8 +153,9 @@ pub fn scan_schema(table: Table) -> SchemaRef {
 /// One table of one snapshot.
 #[derive(Debug)]
 pub struct SnapshotTable {
-    /// The table's directory, absolute.
-    dir: PathBuf,
+    /// The lake.
+    lake: Lake,
+    table: Table,
     files: Vec<LakeFile>,
     /// The columns read from the files ([`scan_schema`]).
     file_columns: SchemaRef,
@@ -164,19 +165,13 @@ pub struct SnapshotTable {
 
 impl SnapshotTable {
     /// The `files` of `table` in the lake at `lake`.
-    pub fn new(lake: &Path, table: Table, files: Vec<LakeFile>) -> Self {
+    pub fn new(lake: &Lake, table: Table, files: Vec<LakeFile>) -> Self {
         let file_columns = scan_schema(table);
         let mut fields: Vec<FieldRef> = file_columns.fields().iter().cloned().collect();
         fields.push(partition_field());
-        // File paths reach DataFusion's object store, which only takes absolute ones: a
-        // relative lake (the default `./lake`) is resolved here, once.
-        let dir = layout::table_dir(lake, table);
-        let dir = dir
-            .canonicalize()
-            .or_else(|_| std::path::absolute(&dir))
-            .unwrap_or(dir);
         SnapshotTable {
-            dir,
+            lake: lake.clone(),
+            table,
             files,
             file_columns,
             schema: Arc::new(Schema::new(fields)),
@@ -322,9 +317,10 @@ impl TableProvider for SnapshotTable {
         let groups_wanted = state.config().target_partitions().max(1).min(files.len());
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
         for file in files {
-            let path = self.dir.join(&file.path);
-            let mut partitioned =
-                PartitionedFile::new(path.to_string_lossy().to_string(), file.bytes);
+            let location = self
+                .lake
+                .scan_location(&layout::data_file(self.table, &file.path));
+            let mut partitioned = PartitionedFile::new(location, file.bytes);
             partitioned.partition_values =
                 vec![ScalarValue::Utf8(Some(layout::month_string(file.month)))];
             let smallest = groups
@@ -344,7 +340,7 @@ impl TableProvider for SnapshotTable {
         let mut statistics = Statistics::new_unknown(&self.schema);
         statistics.num_rows = Precision::Exact(rows as usize);
         statistics.total_byte_size = Precision::Inexact(bytes as usize);
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        let config = FileScanConfigBuilder::new(self.lake.object_store_url(), source)
             .with_statistics(statistics)
             .with_file_groups(
                 groups

@@ -48,6 +48,29 @@ pub enum Error {
         hint: String,
     },
 
+    /// Another writer committed the lake version this command was making; nothing of this
+    /// command is visible.
+    #[error("lake {lake}: another writer committed lake version {version} while this command ran; nothing of this command was committed\n  hint: run it again (it starts from the new state), or pass --wait to retry by itself")]
+    Conflict {
+        /// The lake.
+        lake: String,
+        /// The version both wanted to commit.
+        version: u64,
+    },
+
+    /// Object storage refused or failed an operation.
+    #[error("{action} {location}: {reason}\n  hint: {hint}")]
+    Storage {
+        /// What was being done ("cannot read", "cannot commit", ...).
+        action: &'static str,
+        /// The object's URL (never with credentials).
+        location: String,
+        /// What the store said.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+
     /// A command-line or report parameter that cannot be used.
     #[error("{0}")]
     Usage(String),

@@ -2,11 +2,12 @@
 //!
 //! Exports (sync query pages, async job pages, NDJSON, arrays; optionally gzip) are decoded
 //! into Arrow batches for every table of the SQL contract, kept as Delta Lake tables of
-//! month-partitioned Parquet in a lake directory, and queried with DataFusion.
+//! month-partitioned Parquet in a lake (a directory or an object-store prefix), and queried with DataFusion.
 //!
 //! The modules follow the data's trip: [`ingest`] (inputs → framing → decoding), [`model`]
 //! (the Genesys data model), [`columnar`] (Arrow builders), [`schema`] (the tables),
-//! [`lake`] (Delta tables, commits across tables, compaction), [`catalog`] (the SQL session).
+//! [`lake`] (Delta tables, commits across tables, compaction), [`storage`] (where a lake lives:
+//! local disk or object storage), [`catalog`] (the SQL session).
 //!
 //! ```no_run
 //! use convlake::ingest::{discover, DecoderBuilder};
@@ -32,5 +33,7 @@ pub mod optimizer;
 pub mod query;
 pub mod reports;
 pub mod schema;
+pub mod storage;
 
 pub use error::{Error, Result};
+pub use storage::Lake;

@@ -379,8 +379,11 @@ where
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
-    /// The lake (overrides `--lake`).
-    pub lake: Option<PathBuf>,
+    /// The lake, a directory or a URL (overrides `--lake`).
+    pub lake: Option<String>,
+    /// Object-store settings (`aws_region = "eu-west-1"`, …), on top of `--storage-option`.
+    #[serde(default)]
+    pub storage_options: std::collections::BTreeMap<String, String>,
     /// The output directory.
     pub out: PathBuf,
     /// Output format: `csv`, `parquet` or `json`.

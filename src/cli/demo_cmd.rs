@@ -1,7 +1,7 @@
 //! `convlake demo`: the main job end to end on the sample exports: ingest into a lake, answer
 //! a few questions in SQL, run every report, and print it all.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::output::{self, Format};
@@ -42,12 +42,8 @@ const QUESTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-pub(crate) async fn run(lake: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    outln!(
-        "# 1. ingest {} into {}",
-        args.input.display(),
-        lake.display()
-    )?;
+pub(crate) async fn run(lake: &crate::storage::Lake, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    outln!("# 1. ingest {} into {}", args.input.display(), lake)?;
     let summary = ingest(
         lake,
         discover(std::slice::from_ref(&args.input))?,

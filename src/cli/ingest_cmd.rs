@@ -8,17 +8,19 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::ingest::{discover, DecoderBuilder};
+use crate::ingest::{discover_with, DecoderBuilder};
 use crate::lake::layout::{parse_month, DEFAULT_COMPACT_AFTER};
 use crate::lake::optimize::{optimize, CompactOptions};
 use crate::lake::settings::Settings;
 use crate::lake::upsert::{ingest, IngestOptions, IngestSummary, Progress, ProgressFn};
 use crate::lake::vacuum::vacuum;
 use crate::lake::LakeLock;
+use crate::storage::{Lake, StorageOptions};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct IngestArgs {
-    /// Export files, directories of them (searched recursively), or - for stdin.
+    /// Export files, directories of them (searched recursively), object-store URLs of exports
+    /// or of prefixes holding them (s3://bucket/exports/2026/11/), or - for stdin.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Fail (exit 1) if any record was rejected.
@@ -82,7 +84,7 @@ pub(crate) struct HistoryArgs {
 
 impl HistoryArgs {
     /// Saves the setting, if one was given.
-    fn apply(&self, lake: &std::path::Path, wait: bool) -> anyhow::Result<()> {
+    fn apply(&self, lake: &Lake, wait: bool) -> anyhow::Result<()> {
         let Some(text) = &self.keep_history else {
             return Ok(());
         };
@@ -127,9 +129,13 @@ pub(crate) struct OptimizeArgs {
     wait: bool,
 }
 
-pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_ingest(
+    lake: &Lake,
+    storage: &StorageOptions,
+    args: &IngestArgs,
+) -> anyhow::Result<ExitCode> {
     args.history.apply(lake, args.wait)?;
-    let inputs = discover(&args.inputs)?;
+    let inputs = discover_with(&args.inputs, storage)?;
     let total: u64 = args
         .inputs
         .iter()
@@ -165,7 +171,30 @@ pub(crate) fn run_ingest(lake: &std::path::Path, args: &IngestArgs) -> anyhow::R
         options.buffer_budget = budget;
         options.file_bytes = budget / 2;
     }
-    let summary = ingest(lake, inputs, &options)?;
+    // A lake on object storage has no lock to queue behind: with --wait, an ingest that lost
+    // the race for a lake version (nothing of it was committed) runs again on the new state.
+    let mut inputs = Some(inputs);
+    let mut attempt = 0u32;
+    // Standard input cannot be read twice.
+    let rereadable = !args.inputs.iter().any(|p| p.as_os_str() == "-");
+    let summary = loop {
+        let batch = match inputs.take() {
+            Some(first) => first,
+            None => discover_with(&args.inputs, storage)?,
+        };
+        match ingest(lake, batch, &options) {
+            Err(crate::Error::Conflict { version, .. })
+                if args.wait && rereadable && attempt < 20 =>
+            {
+                attempt += 1;
+                eprintln!("lake version {version} was committed by another writer meanwhile; ingesting again on top of it (attempt {})", attempt + 1);
+                std::thread::sleep(std::time::Duration::from_millis(
+                    200 * u64::from(attempt.min(10)),
+                ));
+            }
+            result => break result?,
+        }
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -198,14 +227,14 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn print_summary(lake: &std::path::Path, s: &IngestSummary) {
+fn print_summary(lake: &Lake, s: &IngestSummary) {
     let mb = |b: u64| b as f64 / 1e6;
     eprintln!(
         "ingested {} file(s), {:.1} MB ({:.1} MB of JSON) into {}",
         s.files,
         mb(s.bytes_in),
         mb(s.json_bytes),
-        lake.display()
+        lake
     );
     eprintln!(
         "  records: {} read = {} stored + {} superseded + {} rejected{}",
@@ -230,7 +259,10 @@ fn print_summary(lake: &std::path::Path, s: &IngestSummary) {
         s.conversations_new, s.conversations_updated, s.conversations_unchanged
     );
     if let Some(rejects) = &s.rejects_file {
-        eprintln!("  rejected records are in {}", lake.join(rejects).display());
+        eprintln!(
+            "  rejected records are in {}",
+            lake.describe(rejects).display()
+        );
     }
     let (fields, values, dates) = s.drift.totals();
     if fields + values + dates > 0 {
@@ -268,10 +300,7 @@ fn print_summary(lake: &std::path::Path, s: &IngestSummary) {
     }
 }
 
-pub(crate) fn run_optimize(
-    lake: &std::path::Path,
-    args: &OptimizeArgs,
-) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_optimize(lake: &Lake, args: &OptimizeArgs) -> anyhow::Result<ExitCode> {
     let months = args
         .month
         .iter()
@@ -292,27 +321,25 @@ pub(crate) fn run_optimize(
         match summary.version {
             Some(v) => eprintln!(
                 "optimized {}: {} small file(s) ({:.1} MB) merged into {} ({:.1} MB) in {}; lake version {v}",
-                lake.display(),
+                lake,
                 summary.files_removed,
                 summary.bytes_removed as f64 / 1e6,
                 summary.files_added,
                 summary.bytes_added as f64 / 1e6,
                 summary.months.join(", ")
             ),
-            None => eprintln!("optimized {}: nothing to compact", lake.display()),
+            None => eprintln!("optimized {}: nothing to compact", lake),
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn run_vacuum(lake: &std::path::Path, args: &VacuumArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_vacuum(lake: &Lake, args: &VacuumArgs) -> anyhow::Result<ExitCode> {
     args.history.apply(lake, args.wait)?;
     let summary = vacuum(lake, args.wait)?;
     eprintln!(
         "vacuumed {}: {} file(s) removed; at lake version {}",
-        lake.display(),
-        summary.files_removed,
-        summary.version
+        lake, summary.files_removed, summary.version
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -25,14 +25,20 @@ use clap::{Parser, Subcommand};
 
 use crate::generate::{write_export, ExportFormat, GenerateOptions};
 use crate::model::parse_timestamp;
+use crate::storage::{Lake, StorageOptions};
 
 /// convlake: SQL and contact-center KPIs over Genesys Cloud conversation-details exports.
 #[derive(Debug, Parser)]
 #[command(name = "convlake", version, about, long_about = None)]
 pub struct Cli {
-    /// The lake directory.
+    /// The lake: a directory, or an object-store URL (s3://bucket/lake, gs://bucket/lake,
+    /// az://container/lake, abfss://container@account.dfs.core.windows.net/lake).
     #[arg(long, global = true, env = "CONVLAKE_LAKE", default_value = "./lake")]
-    lake: PathBuf,
+    lake: String,
+    /// An object-store setting, KEY=VALUE (repeatable), on top of the cloud's environment
+    /// variables: aws_region=eu-west-1, aws_endpoint=http://127.0.0.1:9000, allow_http=true, …
+    #[arg(long = "storage-option", global = true, value_name = "KEY=VALUE")]
+    storage_options: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,14 +104,18 @@ struct GenerateArgs {
 /// Runs the command line; the exit code says whether everything went well.
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let options = StorageOptions::parse(&cli.storage_options)?;
+    let lake = || Lake::open(&cli.lake, &options);
     match cli.command {
-        Command::Ingest(args) => ingest_cmd::run_ingest(&cli.lake, &args),
-        Command::Optimize(args) => ingest_cmd::run_optimize(&cli.lake, &args),
-        Command::Vacuum(args) => ingest_cmd::run_vacuum(&cli.lake, &args),
-        Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&cli.lake, &args)),
-        Command::Report(command) => runtime()?.block_on(report_cmd::run(&cli.lake, &command)),
-        Command::Shell(args) => runtime()?.block_on(shell_cmd::run(&cli.lake, &args)),
-        Command::Demo(args) => runtime()?.block_on(demo_cmd::run(&cli.lake, &args)),
+        Command::Ingest(args) => ingest_cmd::run_ingest(&lake()?, &options, &args),
+        Command::Optimize(args) => ingest_cmd::run_optimize(&lake()?, &args),
+        Command::Vacuum(args) => ingest_cmd::run_vacuum(&lake()?, &args),
+        Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&lake()?, &args)),
+        Command::Report(command) => {
+            runtime()?.block_on(report_cmd::run(&cli.lake, &options, &command))
+        }
+        Command::Shell(args) => runtime()?.block_on(shell_cmd::run(&lake()?, &args)),
+        Command::Demo(args) => runtime()?.block_on(demo_cmd::run(&lake()?, &args)),
         Command::Schema(args) => schema_cmd::run(&args),
         Command::Generate(args) => generate(args),
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use crate::cli::output::{self, Format};
 use crate::reports::{discover, read_job, run_all, select, Report, ReportOutcome, ReportParams};
+use crate::storage::{Lake, StorageOptions};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ReportCommand {
@@ -84,7 +85,11 @@ fn parse_queue_target(text: &str) -> Result<(String, u32), String> {
     Ok((queue.trim().to_string(), seconds))
 }
 
-pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(
+    location: &str,
+    options: &StorageOptions,
+    command: &ReportCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         ReportCommand::List { reports_dir } => {
             for report in discover(reports_dir.as_deref())? {
@@ -113,8 +118,9 @@ pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<
                 ..ReportParams::for_interval(&args.interval)
             };
             params.bind()?;
+            let lake = Lake::open(location, options)?;
             let outcomes = execute(
-                lake,
+                &lake,
                 &reports,
                 &params,
                 args.out.as_deref(),
@@ -135,7 +141,13 @@ pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<
                     file.display()
                 ),
             };
-            let lake = job.lake.clone().unwrap_or_else(|| lake.to_path_buf());
+            let options = options.merged(&StorageOptions::parse(
+                &job.storage_options
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            )?);
+            let lake = Lake::open(job.lake.as_deref().unwrap_or(location), &options)?;
             let all = discover(None)?;
             // Check every run before running any.
             let mut plans = Vec::new();
@@ -164,7 +176,7 @@ pub(crate) async fn run(lake: &Path, command: &ReportCommand) -> anyhow::Result<
 /// Runs `reports`, writing files under `out` or printing them; prints a summary line each.
 /// Printed results show at most `print_rows` rows each.
 pub(crate) async fn execute(
-    lake: &Path,
+    lake: &Lake,
     reports: &[Report],
     params: &ReportParams,
     out: Option<&Path>,

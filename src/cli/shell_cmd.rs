@@ -140,7 +140,7 @@ async fn known_names(ctx: &datafusion::prelude::SessionContext) -> anyhow::Resul
     Ok(words)
 }
 
-pub(crate) async fn run(lake: &Path, args: &ShellArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(lake: &crate::storage::Lake, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     let ctx = crate::catalog::open(lake).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut editor: Editor<Names, DefaultHistory> = Editor::new()?;
@@ -152,10 +152,7 @@ pub(crate) async fn run(lake: &Path, args: &ShellArgs) -> anyhow::Result<ExitCod
         let _ = editor.load_history(h);
     }
     if interactive {
-        eprintln!(
-            "convlake shell over {} — \\? for help, \\q to quit",
-            lake.display()
-        );
+        eprintln!("convlake shell over {} — \\? for help, \\q to quit", lake);
     }
     let mut format = args.format;
     let mut timing = interactive;

@@ -73,7 +73,7 @@ pub(crate) fn parse_size(text: &str) -> anyhow::Result<usize> {
 
 /// A session over `lake` as of `as_of`, with a memory cap if asked for.
 pub(crate) async fn session(
-    lake: &std::path::Path,
+    lake: &crate::storage::Lake,
     memory_limit: Option<&str>,
     as_of: AsOf,
 ) -> anyhow::Result<SessionContext> {
@@ -98,7 +98,7 @@ pub(crate) async fn session(
     Ok(ctx)
 }
 
-pub(crate) async fn run(lake: &std::path::Path, args: &SqlArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(lake: &crate::storage::Lake, args: &SqlArgs) -> anyhow::Result<ExitCode> {
     let text = match (&args.query, &args.file) {
         (Some(q), _) => q.clone(),
         (None, Some(f)) => std::fs::read_to_string(f)

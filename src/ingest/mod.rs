@@ -19,7 +19,7 @@ use std::thread;
 use crossbeam_channel::{bounded, Receiver};
 
 pub use decode::{Decoded, Reject};
-pub use source::{discover, Input};
+pub use source::{discover, discover_with, Input, ObjectInput};
 
 use crate::columnar::tables::TableBuilders;
 use crate::error::{Error, Result};

@@ -1,40 +1,69 @@
-//! Finding inputs and opening them: files, directories (recursively, in name order) and `-`
-//! for stdin; gzip is recognised by its magic bytes, not by the file name.
+//! Finding inputs and opening them: files, directories (recursively, in name order), objects
+//! and prefixes of object stores (`s3://bucket/exports/2026/11/`, streamed), and `-` for
+//! stdin; gzip is recognised by its magic bytes, not by the file name.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::storage::{Lake, StorageOptions};
 
 /// One input stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// A file on disk.
     File(PathBuf),
+    /// An object in an object store.
+    Object(ObjectInput),
     /// Standard input.
     Stdin,
 }
+
+/// An export stored as an object (see [`discover_with`]).
+#[derive(Clone)]
+pub struct ObjectInput {
+    /// Its URL, as summaries and rejects name it.
+    pub url: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The store prefix it was found under, and its path below it.
+    store: Lake,
+    path: String,
+}
+
+impl std::fmt::Debug for ObjectInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObjectInput({})", self.url)
+    }
+}
+
+impl PartialEq for ObjectInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+    }
+}
+
+impl Eq for ObjectInput {}
 
 impl Input {
     /// How the input is named in summaries, rejects and `raw_conversations.source_file`.
     pub fn display_name(&self) -> String {
         match self {
             Input::File(p) => p.display().to_string(),
+            Input::Object(o) => o.url.clone(),
             Input::Stdin => "-".to_string(),
         }
     }
 
     /// Whether the name says NDJSON (`.ndjson`, `.jsonl`, optionally `.gz`).
     pub fn is_named_ndjson(&self) -> bool {
-        let Input::File(path) = self else {
-            return false;
-        };
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let name = match self {
+            Input::File(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+            Input::Object(o) => o.path.rsplit('/').next().unwrap_or(""),
+            Input::Stdin => return false,
+        }
+        .to_ascii_lowercase();
         let name = name.strip_suffix(".gz").unwrap_or(&name);
         name.ends_with(".ndjson") || name.ends_with(".jsonl")
     }
@@ -45,6 +74,7 @@ impl Input {
             Input::File(path) => {
                 Box::new(File::open(path).map_err(|e| Error::io("cannot open", path, e))?)
             }
+            Input::Object(o) => o.store.stream(&o.path)?,
             Input::Stdin => Box::new(io::stdin()),
         };
         let mut reader = BufReader::with_capacity(256 * 1024, raw);
@@ -55,6 +85,15 @@ impl Input {
             Ok(Box::new(flate2::read::MultiGzDecoder::new(reader)))
         } else {
             Ok(Box::new(reader))
+        }
+    }
+
+    /// Its size in bytes, when known.
+    pub fn size(&self) -> u64 {
+        match self {
+            Input::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+            Input::Object(o) => o.size,
+            Input::Stdin => 0,
         }
     }
 }
@@ -74,12 +113,31 @@ fn is_export_name(path: &Path) -> bool {
 }
 
 /// Expands the user's paths into inputs: files as given, directories recursively (export
-/// names only, sorted), `-` as stdin.
+/// names only, sorted), `-` as stdin. Object-store URLs need [`discover_with`].
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>> {
+    discover_with(paths, &StorageOptions::default())
+}
+
+/// [`discover`], with object-store URLs too: an object URL as given, a prefix (ending in `/`,
+/// or naming no export file) as every export below it, sorted; configured from the cloud's
+/// environment variables and `options`.
+pub fn discover_with(paths: &[PathBuf], options: &StorageOptions) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             inputs.push(Input::Stdin);
+            continue;
+        }
+        if let Some(url) = object_url(path) {
+            let before = inputs.len();
+            discover_objects(&url, options, &mut inputs)?;
+            if inputs.len() == before {
+                return Err(Error::Input {
+                    path: path.clone(),
+                    reason: "no .json, .ndjson or .jsonl objects (optionally .gz) there".into(),
+                    hint: "give the prefix the exports were written under (ending in /), or an object's URL",
+                });
+            }
             continue;
         }
         let meta = std::fs::metadata(path).map_err(|e| Error::Input {
@@ -126,6 +184,39 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
         } else if is_export_name(&path) {
             out.push(Input::File(path));
         }
+    }
+    Ok(())
+}
+
+/// `path` as an object-store URL (`s3://…`, `gs://…`, `az://…`), if it is one.
+fn object_url(path: &Path) -> Option<url::Url> {
+    let text = path.to_str()?;
+    let url = url::Url::parse(text).ok()?;
+    (url.scheme().len() > 1 && url.scheme() != "file").then_some(url)
+}
+
+/// The exports at `url`: the object itself when it names an export file, else every export
+/// below it.
+fn discover_objects(url: &url::Url, options: &StorageOptions, out: &mut Vec<Input>) -> Result<()> {
+    let text = url.as_str();
+    let single = !text.ends_with('/') && is_export_name(Path::new(url.path()));
+    let (prefix, only) = match (single, text.rsplit_once('/')) {
+        (true, Some((parent, name))) => (parent.to_string(), Some(name.to_string())),
+        _ => (text.trim_end_matches('/').to_string(), None),
+    };
+    let store = Lake::open(&prefix, options)?;
+    let mut entries = store.list("")?;
+    entries.retain(|e| match &only {
+        Some(name) => &e.path == name,
+        None => is_export_name(Path::new(&e.path)),
+    });
+    for entry in entries {
+        out.push(Input::Object(ObjectInput {
+            url: format!("{prefix}/{}", entry.path),
+            size: entry.size,
+            store: store.clone(),
+            path: entry.path,
+        }));
     }
     Ok(())
 }

@@ -6,7 +6,6 @@
 //! writes no data files.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove, StructField, StructType, Transaction};
@@ -19,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::lake::files::KeyStats;
 use crate::lake::layout::{self, Month, PARTITION_COLUMN};
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
+use crate::storage::Lake;
 
 /// The application id of convlake's `txn` actions: their version is the lake version that
 /// the commit belongs to, so an interrupted commit can tell which tables it reached.
@@ -172,14 +172,18 @@ fn parse_day(text: &str) -> Option<i32> {
     crate::model::parse_timestamp(text).map(|t| t.millis.div_euclid(86_400_000) as i32)
 }
 
-/// The URL of the table `table` of the lake at `lake` (an absolute directory).
-pub fn table_url(lake: &Path, table: Table) -> Result<Url> {
-    let dir = layout::table_dir(lake, table);
-    let dir = std::path::absolute(&dir).map_err(|e| Error::io("cannot resolve", &dir, e))?;
-    Url::from_directory_path(&dir).map_err(|()| Error::Lake {
-        path: dir,
-        reason: "not an absolute path".into(),
-        hint: "give --lake as a directory path".into(),
+/// The URL of the table `table` of `lake`.
+pub fn table_url(lake: &Lake, table: Table) -> Result<Url> {
+    lake.url_of(layout::table_dir(table))
+}
+
+/// A builder of `table`'s Delta table on `lake`'s storage.
+fn builder(lake: &Lake, table: Table) -> Result<DeltaTableBuilder> {
+    let url = table_url(lake, table)?;
+    let builder = DeltaTableBuilder::from_url(url.clone()).map_err(|e| delta_error(table, e))?;
+    Ok(match lake.remote() {
+        Some(remote) => builder.with_storage_backend(remote.store(), url),
+        None => builder,
     })
 }
 
@@ -200,12 +204,11 @@ pub fn delta_schema(table: Table) -> Result<StructType> {
 
 /// Opens `table` of the lake at `lake` at `version` (the latest without one); `None` when
 /// the table does not exist yet.
-pub async fn open(lake: &Path, table: Table, version: Option<u64>) -> Result<Option<DeltaTable>> {
-    let url = table_url(lake, table)?;
-    if !layout::table_dir(lake, table).join("_delta_log").is_dir() {
+pub async fn open(lake: &Lake, table: Table, version: Option<u64>) -> Result<Option<DeltaTable>> {
+    if !lake.has_dir(&layout::delta_log_dir(table))? {
         return Ok(None);
     }
-    let mut builder = DeltaTableBuilder::from_url(url).map_err(|e| delta_error(table, e))?;
+    let mut builder = builder(lake, table)?;
     if let Some(v) = version {
         builder = builder.with_version(v);
     }
@@ -217,16 +220,16 @@ pub async fn open(lake: &Path, table: Table, version: Option<u64>) -> Result<Opt
 }
 
 /// Opens `table` at its latest version, creating it (version 0, no files) if it is missing.
-pub async fn open_or_create(lake: &Path, table: Table) -> Result<DeltaTable> {
+pub async fn open_or_create(lake: &Lake, table: Table) -> Result<DeltaTable> {
     if let Some(t) = open(lake, table, None).await? {
         return Ok(t);
     }
-    let dir = layout::table_dir(lake, table);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-    let url = table_url(lake, table)?;
+    if let Some(dir) = lake.local_root() {
+        let dir = dir.join(layout::table_dir(table));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+    }
     let schema = delta_schema(table)?;
-    let created = DeltaTableBuilder::from_url(url)
-        .map_err(|e| delta_error(table, e))?
+    let created = builder(lake, table)?
         .build()
         .map_err(|e| delta_error(table, e))?
         .create()
@@ -242,16 +245,18 @@ pub async fn open_or_create(lake: &Path, table: Table) -> Result<DeltaTable> {
         // under nightly ingests and compactions opens from a checkpoint and a few commits.
         .with_configuration_property(TableProperty::CheckpointInterval, Some("10"))
         .with_save_mode(SaveMode::ErrorIfExists)
+        // Exactly version 0: with retries, a writer racing another's create would commit its
+        // create again on top (version 1, no data), moving the table under a planned commit.
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
         .await;
     match created {
         Ok(t) => Ok(t),
-        // Another writer created it meanwhile: use theirs.
-        Err(DeltaTableError::Generic(_)) | Err(DeltaTableError::VersionAlreadyExists(_)) => {
-            open(lake, table, None)
-                .await?
-                .ok_or_else(|| Error::Internal(format!("table {} vanished", table.name())))
-        }
-        Err(e) => Err(delta_error(table, e)),
+        // Another writer created it meanwhile (delta-rs reports that in several ways):
+        // use theirs.
+        Err(e) => match open(lake, table, None).await? {
+            Some(theirs) => Ok(theirs),
+            None => Err(delta_error(table, e)),
+        },
     }
 }
 
@@ -322,7 +327,7 @@ pub async fn commit(
         .await
         .map_err(|e| match e {
             DeltaTableError::VersionAlreadyExists(v) => Error::Lake {
-                path: layout::table_dir(Path::new(""), which),
+                path: layout::table_dir(which).into(),
                 reason: format!(
                     "another writer committed version {v} of table {} first",
                     which.name()
@@ -345,7 +350,7 @@ pub fn delta_error(table: Table, source: DeltaTableError) -> Error {
 }
 
 /// The latest Delta version of every table, creating the tables a new lake lacks.
-pub async fn table_versions(lake: &Path) -> Result<std::collections::BTreeMap<String, u64>> {
+pub async fn table_versions(lake: &Lake) -> Result<std::collections::BTreeMap<String, u64>> {
     let mut versions = std::collections::BTreeMap::new();
     for table in Table::ALL {
         let opened = open_or_create(lake, table).await?;

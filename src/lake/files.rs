@@ -8,8 +8,6 @@
 //! Arrow schema so that dictionary and map columns read back exactly as written (other
 //! engines read plain strings).
 
-use std::fs::File;
-use std::path::Path;
 use std::sync::OnceLock;
 
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
@@ -20,10 +18,12 @@ use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::ChunkReader;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
+use crate::storage::{Lake, Source};
 
 /// Rows per row group: small enough for statistics to prune, large enough to scan fast.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -265,20 +265,18 @@ fn widen<T: Ord + Copy>(range: Option<(T, T)>, lo: Option<T>, hi: Option<T>) -> 
 /// reordered copy never holds much more than this at once.
 const REORDER_BYTES: usize = 4 << 20;
 
-/// Writes the rows of `batches` (file schema) as one file at `path`, in `order` when given
-/// (see [`sort_order`]), else as they are. Returns the file's size in bytes.
+/// Writes the rows of `batches` (file schema) as the new file `path` of `lake`, in `order`
+/// when given (see [`sort_order`]), else as they are. Returns the file's size in bytes.
 pub fn write_file(
     table: Table,
     batches: &[RecordBatch],
     order: Option<&[(usize, usize)]>,
-    path: &Path,
+    lake: &Lake,
+    path: &str,
 ) -> Result<u64> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-    }
-    let file = File::create_new(path).map_err(|e| Error::io("cannot create", path, e))?;
+    let sink = lake.create(path)?;
     let mut writer =
-        ArrowWriter::try_new(file, table.file_schema(), Some(writer_properties(table)))?;
+        ArrowWriter::try_new(sink, table.file_schema(), Some(writer_properties(table)))?;
     match order {
         None => {
             for batch in batches {
@@ -296,39 +294,43 @@ pub fn write_file(
             }
         }
     }
-    let file = writer.into_inner()?;
-    file.sync_all()
-        .map_err(|e| Error::io("cannot write", path, e))?;
-    Ok(file
-        .metadata()
-        .map_err(|e| Error::io("cannot read", path, e))?
-        .len())
+    writer.into_inner()?.finish()
 }
 
-/// Reads the columns `names` (top-level) of the file at `path`.
-pub fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let arrow_schema = builder.schema().clone();
-    let roots: Vec<usize> = names
-        .iter()
-        .filter_map(|n| arrow_schema.index_of(n).ok())
-        .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()?;
-    reader.map(|b| b.map_err(Error::from)).collect()
+/// Reads the columns `names` (top-level) of the file `path` of `lake`.
+pub fn read_columns(lake: &Lake, path: &str, names: &[&str]) -> Result<Vec<RecordBatch>> {
+    fn read<R: ChunkReader + 'static>(source: R, names: &[&str]) -> Result<Vec<RecordBatch>> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(source)?;
+        let arrow_schema = builder.schema().clone();
+        let roots: Vec<usize> = names
+            .iter()
+            .filter_map(|n| arrow_schema.index_of(n).ok())
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?;
+        reader.map(|b| b.map_err(Error::from)).collect()
+    }
+    match lake.open_file(path)? {
+        Source::File(file) => read(file, names),
+        Source::Bytes(bytes) => read(bytes, names),
+    }
 }
 
-/// Reads a whole file.
-pub fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-        .with_batch_size(16 * 1024)
-        .build()?;
-    reader.map(|b| b.map_err(Error::from)).collect()
+/// Reads the whole file `path` of `lake`.
+pub fn read_all(lake: &Lake, path: &str) -> Result<Vec<RecordBatch>> {
+    fn read<R: ChunkReader + 'static>(source: R) -> Result<Vec<RecordBatch>> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(source)?
+            .with_batch_size(16 * 1024)
+            .build()?;
+        reader.map(|b| b.map_err(Error::from)).collect()
+    }
+    match lake.open_file(path)? {
+        Source::File(file) => read(file),
+        Source::Bytes(bytes) => read(bytes),
+    }
 }
 
 /// The bytes the rows of a batch take. Counted by slice, not by buffer: batches read from

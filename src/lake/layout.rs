@@ -4,16 +4,15 @@
 //! <lake>/<table>/_delta_log/                          the table's Delta log
 //! <lake>/<table>/conversation_month=YYYY-MM/part-<uuid>.parquet
 //! <lake>/_convlake/log/<version>.json                 lake records (see `log`)
+//! <lake>/_convlake/claims/<version>.json              which writer makes each version
 //! <lake>/_convlake/plans/<version>.json               commits under way
 //! <lake>/_convlake/settings.json                      lake settings (history kept)
 //! <lake>/_convlake/rejects/<txn>.ndjson               quarantined records
 //! <lake>/_convlake/pages/<txn>.parquet                page wrapper data
-//! <lake>/_convlake/staging/<txn>/                     work files of the ingest under way
 //! ```
 //!
-//! Every path of the lake is formatted here, and nowhere else.
-
-use std::path::{Path, PathBuf};
+//! Every path of the lake is formatted here, and nowhere else: relative to the lake root,
+//! `/`-separated, whatever the storage (see [`crate::storage`]).
 
 use crate::model::civil_from_days;
 use crate::schema::Table;
@@ -30,38 +29,31 @@ pub const DEFAULT_TARGET_FILE_BYTES: u64 = 128 << 20;
 pub const DEFAULT_COMPACT_AFTER: usize = 8;
 
 /// The bookkeeping directory of a lake.
-pub fn meta_dir(lake: &Path) -> PathBuf {
-    lake.join("_convlake")
-}
+pub const META_DIR: &str = "_convlake";
 
 /// The directory of the lake records.
-pub fn log_dir(lake: &Path) -> PathBuf {
-    meta_dir(lake).join("log")
-}
+pub const LOG_DIR: &str = "_convlake/log";
 
 /// The directory of the plans of commits under way.
-pub fn plans_dir(lake: &Path) -> PathBuf {
-    meta_dir(lake).join("plans")
-}
+pub const PLANS_DIR: &str = "_convlake/plans";
 
-/// The staging directory of the ingest `txn`.
-pub fn staging_dir(lake: &Path, txn: &str) -> PathBuf {
-    meta_dir(lake).join("staging").join(txn)
-}
+/// The directory of the claims of lake versions.
+pub const CLAIMS_DIR: &str = "_convlake/claims";
 
 /// The lake settings file.
-pub fn settings_path(lake: &Path) -> PathBuf {
-    meta_dir(lake).join("settings.json")
-}
+pub const SETTINGS_FILE: &str = "_convlake/settings.json";
 
-/// The rejects file of the ingest `txn`, relative to the lake.
+/// The directory of a lake of the first layout's snapshots.
+pub const V1_SNAPSHOTS_DIR: &str = "_convlake/snapshots";
+
+/// The rejects file of the ingest `txn`.
 pub fn rejects_file(txn: &str) -> String {
-    format!("_convlake/rejects/{txn}.ndjson")
+    format!("{META_DIR}/rejects/{txn}.ndjson")
 }
 
 /// The page-wrapper file of the ingest `txn`.
-pub fn pages_path(lake: &Path, txn: &str) -> PathBuf {
-    meta_dir(lake).join("pages").join(format!("{txn}.parquet"))
+pub fn pages_file(txn: &str) -> String {
+    format!("{META_DIR}/pages/{txn}.parquet")
 }
 
 /// The name of the lake record or plan of `version`: zero-padded, so names sort by version.
@@ -74,14 +66,34 @@ pub fn parse_version_file(name: &str) -> Option<u64> {
     name.strip_suffix(".json")?.parse().ok()
 }
 
-/// The directory of the Delta table `table`.
-pub fn table_dir(lake: &Path, table: Table) -> PathBuf {
-    lake.join(table.name())
+/// The lake record of `version`.
+pub fn record_file(version: u64) -> String {
+    format!("{LOG_DIR}/{}", version_file(version))
 }
 
-/// Where the data file `path` (relative to its table, as the Delta log has it) is.
-pub fn data_file(lake: &Path, table: Table, path: &str) -> PathBuf {
-    table_dir(lake, table).join(path)
+/// The claim of `version`.
+pub fn claim_file(version: u64) -> String {
+    format!("{CLAIMS_DIR}/{}", version_file(version))
+}
+
+/// The plan of `version`.
+pub fn plan_file(version: u64) -> String {
+    format!("{PLANS_DIR}/{}", version_file(version))
+}
+
+/// The directory of the Delta table `table`.
+pub fn table_dir(table: Table) -> &'static str {
+    table.name()
+}
+
+/// The Delta log directory of `table`.
+pub fn delta_log_dir(table: Table) -> String {
+    format!("{}/_delta_log", table.name())
+}
+
+/// The data file `path` (relative to its table, as the Delta log has it) relative to the lake.
+pub fn data_file(table: Table, path: &str) -> String {
+    format!("{}/{path}", table.name())
 }
 
 /// A month as a number: `year * 12 + month - 1`.

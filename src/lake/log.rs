@@ -2,7 +2,10 @@
 //! all six tables at the versions of one completed ingest, so a lake-level log sits on top:
 //!
 //! 1. every data file is written first (nothing refers to them yet);
-//! 2. the **plan** of lake version `v` (per table: the files to add and to remove, and the
+//! 2. the writer **claims** version `v` (`_convlake/claims/<v>.json`, put only if absent, and
+//!    kept: of two writers that started from the same state, only one claims it, even after
+//!    the other's commit is long finished and its plan gone); then the **plan** of lake
+//!    version `v` (per table: the files to add and to remove, and the
 //!    table version it starts from) is put at `_convlake/plans/<v>.json`, only if absent;
 //! 3. each table gets one Delta commit carrying a `txn` action `(convlake, v)`;
 //! 4. the **lake record** `_convlake/log/<v>.json` names the table versions that belong
@@ -19,8 +22,6 @@
 //! may show the new ingest and others not yet.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,7 @@ use crate::lake::layout;
 use crate::lake::settings::Settings;
 use crate::model::format_timestamp;
 use crate::schema::Table;
+use crate::storage::Lake;
 
 /// Which table versions belong together: one per completed commit of the lake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,98 +72,72 @@ pub struct Plan {
 }
 
 /// Versions of the lake records present, ascending.
-pub fn record_versions(lake: &Path) -> Result<Vec<u64>> {
-    versions_in(&layout::log_dir(lake))
+pub fn record_versions(lake: &Lake) -> Result<Vec<u64>> {
+    versions_in(lake, layout::LOG_DIR)
 }
 
-fn versions_in(dir: &Path) -> Result<Vec<u64>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("cannot list", dir, e)),
-    };
-    let mut versions: Vec<u64> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| layout::parse_version_file(e.file_name().to_str()?))
+fn versions_in(lake: &Lake, dir: &str) -> Result<Vec<u64>> {
+    let mut versions: Vec<u64> = lake
+        .list(dir)?
+        .iter()
+        .filter_map(|e| layout::parse_version_file(e.path.rsplit('/').next()?))
         .collect();
     versions.sort_unstable();
     Ok(versions)
 }
 
 /// Reads lake record `version`.
-pub fn read_record(lake: &Path, version: u64) -> Result<LakeRecord> {
-    read_json(&layout::log_dir(lake).join(layout::version_file(version)))
+pub fn read_record(lake: &Lake, version: u64) -> Result<LakeRecord> {
+    read_json(lake, &layout::record_file(version))
 }
 
 /// The newest lake record, if any commit was completed.
-pub fn latest_record(lake: &Path) -> Result<Option<LakeRecord>> {
+pub fn latest_record(lake: &Lake) -> Result<Option<LakeRecord>> {
     match record_versions(lake)?.last() {
         Some(&v) => read_record(lake, v).map(Some),
         None => Ok(None),
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+fn read_json<T: for<'de> Deserialize<'de>>(lake: &Lake, path: &str) -> Result<T> {
+    let text = lake.read(path)?.ok_or_else(|| Error::Lake {
+        path: lake.describe(path),
+        reason: "the record is missing".into(),
+        hint: "another writer may have just finished it; run the command again".into(),
+    })?;
     serde_json::from_slice(&text).map_err(|e| Error::Lake {
-        path: path.to_path_buf(),
+        path: lake.describe(path),
         reason: format!("not a valid convlake record: {e}"),
         hint: "records are only ever put whole; restore the file from a backup".into(),
     })
 }
 
-/// Puts `value` at `path` only if nothing is there: a durable temporary file hard-linked into
-/// place (the link fails when the target exists), so the file appears whole or not at all.
-/// Returns false when `path` existed.
-fn put_if_absent(path: &Path, value: &impl Serialize) -> Result<bool> {
-    let dir = path.parent().expect("records sit in a directory");
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    let temp = dir.join(format!(".{}.tmp", layout::new_txn()));
-    let written = (|| {
-        let mut file = std::fs::File::create_new(&temp)?;
-        file.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-        file.sync_all()
-    })();
-    written.map_err(|e| Error::io("cannot write", &temp, e))?;
-    let linked = std::fs::hard_link(&temp, path);
-    let _ = std::fs::remove_file(&temp);
-    match linked {
-        Ok(()) => {
-            sync_dir(dir)?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(Error::io("cannot commit", path, e)),
-    }
-}
-
-/// Makes a creation in `dir` durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("cannot sync", dir, e))
-}
-
-fn plan_path(lake: &Path, version: u64) -> PathBuf {
-    layout::plans_dir(lake).join(layout::version_file(version))
+/// Puts `value` at `path` only if nothing is there (see [`Lake::put_if_absent`]).
+fn put_if_absent(lake: &Lake, path: &str, value: &impl Serialize) -> Result<bool> {
+    lake.put_if_absent(path, serde_json::to_vec_pretty(value)?)
 }
 
 /// Commits `plan`: puts it, commits its tables, puts the lake record, removes what it
 /// superseded (unless `settings` keep history). Fails without changing anything readers see
 /// when another writer put a plan of the same version first.
-pub async fn commit(lake: &Path, plan: &Plan, settings: &Settings) -> Result<LakeRecord> {
-    if !put_if_absent(&plan_path(lake, plan.version), plan)? {
-        return Err(Error::Lake {
-            path: lake.to_path_buf(),
-            reason: format!("another writer is committing lake version {}", plan.version),
-            hint: "run the command again once it is done (or pass --wait)".into(),
+pub async fn commit(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<LakeRecord> {
+    let claim = serde_json::json!({
+        "claimed_at": format_timestamp(chrono::Utc::now().timestamp_millis()),
+        "operation": plan.operation.as_object().and_then(|o| o.keys().next().cloned()),
+    });
+    if !put_if_absent(lake, &layout::claim_file(plan.version), &claim)?
+        || !put_if_absent(lake, &layout::plan_file(plan.version), plan)?
+    {
+        return Err(Error::Conflict {
+            lake: lake.to_string(),
+            version: plan.version,
         });
     }
     finish(lake, plan, settings).await
 }
 
 /// Steps 3 to 5 of a commit whose plan is in place; safe to repeat after a crash.
-async fn finish(lake: &Path, plan: &Plan, settings: &Settings) -> Result<LakeRecord> {
+async fn finish(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<LakeRecord> {
     let mut versions = plan.base.clone();
     for (name, change) in &plan.changes {
         let table = Table::from_name(name)
@@ -173,7 +149,7 @@ async fn finish(lake: &Path, plan: &Plan, settings: &Settings) -> Result<LakeRec
             current
         } else if Some(&current) != plan.base.get(name) {
             return Err(Error::Lake {
-                path: layout::table_dir(lake, table),
+                path: lake.describe(layout::table_dir(table)),
                 reason: format!(
                     "table {name} is at version {current}, but lake version {} was planned on version {}: something other than convlake wrote to it",
                     plan.version,
@@ -182,7 +158,7 @@ async fn finish(lake: &Path, plan: &Plan, settings: &Settings) -> Result<LakeRec
                 hint: "convlake must be the only writer of its tables; restore the table's _delta_log from a backup or re-ingest into a new lake".into(),
             });
         } else {
-            delta::commit(
+            let committed = delta::commit(
                 &delta_table,
                 table,
                 plan.version,
@@ -190,7 +166,20 @@ async fn finish(lake: &Path, plan: &Plan, settings: &Settings) -> Result<LakeRec
                 &change.remove,
                 plan.compaction,
             )
-            .await?
+            .await;
+            match committed {
+                Ok(version) => version,
+                // Another process finishing the same plan (a recovery racing the writer on
+                // object storage) committed it first: the same actions, so it is done.
+                Err(e) => {
+                    let now = delta::open_or_create(lake, table).await?;
+                    if delta::committed_txn(&now).await? >= Some(plan.version) {
+                        now.version().unwrap_or_default() as u64
+                    } else {
+                        return Err(e);
+                    }
+                }
+            }
         };
         versions.insert(name.clone(), version);
         crash_point();
@@ -201,8 +190,7 @@ async fn finish(lake: &Path, plan: &Plan, settings: &Settings) -> Result<LakeRec
         tables: versions,
         operation: plan.operation.clone(),
     };
-    let path = layout::log_dir(lake).join(layout::version_file(plan.version));
-    let record = if put_if_absent(&path, &record)? {
+    let record = if put_if_absent(lake, &layout::record_file(plan.version), &record)? {
         record
     } else {
         read_record(lake, plan.version)?
@@ -225,36 +213,54 @@ fn crash_point() {
 
 /// After the record: deletes the files the plan superseded (unless history is kept), then
 /// the plan itself.
-fn settle(lake: &Path, plan: &Plan, settings: &Settings) -> Result<()> {
+fn settle(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<()> {
     if !settings.keeps_history() {
         for (name, change) in &plan.changes {
             let Some(table) = Table::from_name(name) else {
                 continue;
             };
             for file in &change.remove {
-                remove_if_present(&layout::data_file(lake, table, &file.path))?;
+                lake.delete(&layout::data_file(table, &file.path))?;
             }
         }
     }
-    remove_if_present(&plan_path(lake, plan.version))
+    lake.delete(&layout::plan_file(plan.version))
 }
 
-/// Removes a file; one that is gone already is fine.
-pub fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("cannot remove", path, e)),
-    }
-}
+/// A claim without a plan this old on object storage is taken for one whose writer died.
+const ABANDONED_CLAIM_MS: i64 = 10 * 60 * 1000;
 
-/// Finishes every commit a crash interrupted (call it holding the writer's lock, before
-/// anything else). Returns the lake versions it completed.
-pub async fn recover(lake: &Path, settings: &Settings) -> Result<Vec<u64>> {
+/// Finishes every commit a crash interrupted (call it as the lake's writer, before anything
+/// else; `exclusive` when holding a local lake's lock). Returns the lake versions it
+/// completed.
+pub async fn recover(lake: &Lake, settings: &Settings, exclusive: bool) -> Result<Vec<u64>> {
     let latest = record_versions(lake)?.last().copied().unwrap_or(0);
+    let plans = versions_in(lake, layout::PLANS_DIR)?;
+    // A claim with no plan and no record: its writer died between the two puts (a local
+    // lake's lock says no one else writes; on object storage, only once it is old enough
+    // that no live writer can still be putting its plan).
+    let now = chrono::Utc::now().timestamp_millis();
+    for claim in lake.list(layout::CLAIMS_DIR)? {
+        let Some(version) = claim
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(layout::parse_version_file)
+        else {
+            continue;
+        };
+        let stale = exclusive || now - claim.modified_ms > ABANDONED_CLAIM_MS;
+        if version > latest && !plans.contains(&version) && stale {
+            lake.delete(&claim.path)?;
+        }
+    }
     let mut finished = Vec::new();
-    for version in versions_in(&layout::plans_dir(lake))? {
-        let plan: Plan = read_json(&plan_path(lake, version))?;
+    for version in plans {
+        let plan: Plan = match lake.read(&layout::plan_file(version))? {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            // Settled by another process meanwhile.
+            None => continue,
+        };
         if version <= latest {
             // Committed; only the clean-up was cut short.
             settle(lake, &plan, settings)?;

@@ -19,26 +19,29 @@ pub mod vacuum;
 use std::collections::HashSet;
 use std::fs::File;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::schema::Table;
+use crate::storage::Lake;
 
 pub use delta::LakeFile;
 pub use snapshot::{AsOf, Snapshot};
 pub use upsert::{ingest, IngestOptions, IngestSummary};
 
-/// Whether `path` looks like a lake (it has convlake's bookkeeping directory).
-pub fn is_lake(path: &Path) -> bool {
-    layout::meta_dir(path).is_dir()
+/// Whether `lake` holds a lake (it has convlake's bookkeeping directory).
+pub fn is_lake(lake: &Lake) -> Result<bool> {
+    lake.has_dir(layout::META_DIR)
 }
 
 /// Fails with what to do when `lake` holds a lake of the first layout (daily partitions and
 /// convlake's own snapshots), which this version neither reads nor changes.
-pub fn check_layout(lake: &Path) -> Result<()> {
-    if layout::meta_dir(lake).join("snapshots").is_dir() && !layout::log_dir(lake).is_dir() {
+pub fn check_layout(lake: &Lake) -> Result<()> {
+    if lake.local_root().is_some()
+        && lake.has_dir(layout::V1_SNAPSHOTS_DIR)?
+        && !lake.has_dir(layout::LOG_DIR)?
+    {
         return Err(Error::Lake {
-            path: lake.to_path_buf(),
+            path: lake.describe(""),
             reason: "this lake has the first layout (daily partitions, _convlake/snapshots), which this version of convlake does not read or change".into(),
             hint: "ingest the original exports into a new lake (convlake ingest --lake NEW EXPORTS...); this lake is left as it is".into(),
         });
@@ -63,19 +66,25 @@ pub fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
     })
 }
 
-/// The exclusive right to change a lake, released when dropped (or when the process dies:
-/// it is an OS file lock, so a killed ingest never leaves the lake locked).
+/// The exclusive right to change a local lake, released when dropped (or when the process
+/// dies: it is an OS file lock, so a killed ingest never leaves the lake locked). Lakes on
+/// object storage have no lock: their commits are conditional puts, so of two writers one
+/// commits and the other fails with [`Error::Conflict`].
 #[derive(Debug)]
 pub struct LakeLock {
     _file: File,
 }
 
 impl LakeLock {
-    /// Takes the lock of `lake`, creating the lake's directories if needed. With `wait`,
-    /// blocks until another process lets go; without, fails at once.
-    pub fn acquire(lake: &Path, wait: bool) -> Result<LakeLock> {
+    /// Takes the lock of a local `lake`, creating the lake's directories if needed (`None`
+    /// for a lake on object storage). With `wait`, blocks until another process lets go;
+    /// without, fails at once.
+    pub fn acquire(lake: &Lake, wait: bool) -> Result<Option<LakeLock>> {
         check_layout(lake)?;
-        let meta = layout::meta_dir(lake);
+        let Some(root) = lake.local_root() else {
+            return Ok(None);
+        };
+        let meta = root.join(layout::META_DIR);
         std::fs::create_dir_all(&meta).map_err(|e| Error::io("cannot create", &meta, e))?;
         let path = meta.join("lock");
         let file = File::options()
@@ -92,7 +101,7 @@ impl LakeLock {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(Error::Lake {
-                        path: lake.to_path_buf(),
+                        path: root.to_path_buf(),
                         reason: "another convlake process is changing this lake (ingest, optimize or vacuum)"
                             .into(),
                         hint: "wait for it to finish, or pass --wait to queue behind it".into(),
@@ -103,15 +112,15 @@ impl LakeLock {
                 }
             }
         }
-        Ok(LakeLock { _file: file })
+        Ok(Some(LakeLock { _file: file }))
     }
 }
 
 /// A lake opened for writing (see [`open_for_writing`]).
 #[derive(Debug)]
 pub struct Writer {
-    /// The lock, held until this is dropped.
-    pub lock: LakeLock,
+    /// The lock of a local lake, held until this is dropped.
+    pub lock: Option<LakeLock>,
     /// The lake's settings.
     pub settings: settings::Settings,
     /// The latest state, after recovery.
@@ -120,17 +129,26 @@ pub struct Writer {
     pub leftovers_removed: usize,
 }
 
-/// Opens the lake for writing: takes the lock, finishes any commit a crash interrupted, and
-/// (when no history is kept) removes what interrupted work left behind.
-pub async fn open_for_writing(lake: &Path, wait: bool) -> Result<Writer> {
+/// Files on object storage that no table lists are left alone for this long: they may be an
+/// ingest under way in another process (a local lake's lock rules that out).
+pub const REMOTE_LEFTOVER_AGE_MS: i64 = 3_600_000;
+
+/// Opens the lake for writing: takes the lock (local lakes), finishes any commit a crash
+/// interrupted, and (when no history is kept) removes what interrupted work left behind.
+pub async fn open_for_writing(lake: &Lake, wait: bool) -> Result<Writer> {
     let lock = LakeLock::acquire(lake, wait)?;
     let settings = settings::Settings::load(lake)?;
-    log::recover(lake, &settings).await?;
+    log::recover(lake, &settings, lock.is_some()).await?;
     let snapshot = snapshot::load(lake, AsOf::Latest).await?;
     let leftovers_removed = if settings.keeps_history() {
         0
     } else {
-        remove_leftovers(lake, &lock).await?.len()
+        let min_age = if lock.is_some() {
+            0
+        } else {
+            REMOTE_LEFTOVER_AGE_MS
+        };
+        remove_leftovers(lake, &snapshot, min_age)?.len()
     };
     Ok(Writer {
         lock,
@@ -140,68 +158,44 @@ pub async fn open_for_writing(lake: &Path, wait: bool) -> Result<Writer> {
     })
 }
 
-/// Removes data files that no table's latest version lists (left by an interrupted ingest,
-/// or superseded ones when history stopped being kept) and staging files. Only call it
-/// holding the lock, with no commit under way. Returns the paths removed.
-pub async fn remove_leftovers(lake: &Path, _lock: &LakeLock) -> Result<Vec<PathBuf>> {
+/// Removes data files that `latest` (the lake's latest state) does not list and that are at
+/// least `min_age_ms` old (left by an interrupted ingest, or superseded ones when history
+/// stopped being kept), and a local lake's staging files. Only call it as the lake's writer,
+/// with no commit under way. Returns the paths removed.
+pub fn remove_leftovers(lake: &Lake, latest: &Snapshot, min_age_ms: i64) -> Result<Vec<String>> {
+    let now = chrono::Utc::now().timestamp_millis();
     let mut removed = Vec::new();
     for table in Table::ALL {
-        let Some(opened) = delta::open(lake, table, None).await? else {
-            continue;
-        };
-        let live: HashSet<String> = delta::live_files(&opened)?
-            .into_iter()
-            .map(|f| f.path)
+        let live: HashSet<String> = latest
+            .files(table)
+            .iter()
+            .map(|f| layout::data_file(table, &f.path))
             .collect();
-        let dir = layout::table_dir(lake, table);
-        for path in parquet_files_under(&dir)? {
-            let relative = relative_path(&dir, &path);
-            if !live.contains(&relative) {
-                log::remove_if_present(&path)?;
-                removed.push(path);
+        for entry in data_files_under(lake, table)? {
+            if !live.contains(&entry.path) && now - entry.modified_ms >= min_age_ms {
+                lake.delete(&entry.path)?;
+                removed.push(entry.path);
             }
         }
     }
-    let staging = layout::meta_dir(lake).join("staging");
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io("cannot remove", &staging, e))?;
-        removed.push(staging);
+    if let Some(root) = lake.local_root() {
+        let staging = root.join(layout::META_DIR).join("staging");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| Error::io("cannot remove", &staging, e))?;
+            removed.push(staging.display().to_string());
+        }
     }
     Ok(removed)
 }
 
-/// `path` relative to `dir`, `/`-separated.
-pub fn relative_path(dir: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(dir).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Every `.parquet` file under `dir`, recursively (none if it does not exist), leaving out
-/// the Delta log (its checkpoints are Parquet too).
-pub fn parquet_files_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("cannot list", &d, e)),
-        };
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io("cannot list", &d, e))?.path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "_delta_log") {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+/// Every data file of `table` (its `.parquet` files outside the Delta log, whose checkpoints
+/// are Parquet too), by path relative to the lake.
+pub fn data_files_under(lake: &Lake, table: Table) -> Result<Vec<crate::storage::Entry>> {
+    let log = format!("{}/", layout::delta_log_dir(table));
+    Ok(lake
+        .list(layout::table_dir(table))?
+        .into_iter()
+        .filter(|e| e.path.ends_with(".parquet") && !e.path.starts_with(&log))
+        .collect())
 }

@@ -9,14 +9,12 @@
 //! the output rolls over to a new file at the target size.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::compute::SortOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -38,6 +36,7 @@ use crate::lake::settings::Settings;
 use crate::lake::snapshot::{self, AsOf};
 use crate::lake::{block_on, delta, open_for_writing};
 use crate::schema::{Table, CONVERSATION_START};
+use crate::storage::{Lake, Sink};
 
 /// When and how to compact.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +77,7 @@ pub struct CompactSummary {
 /// `convlake optimize`: takes the lake for writing and compacts every month (or `months`)
 /// with two or more small files.
 pub fn optimize(
-    lake: &Path,
+    lake: &Lake,
     options: &CompactOptions,
     months: Option<&BTreeSet<Month>>,
     wait: bool,
@@ -92,7 +91,7 @@ pub fn optimize(
 /// Compacts the months (all, or `months`) whose small files number more than
 /// `options.small_files_over` (with `explicit`, two or more). Call it holding the lock.
 pub async fn compact(
-    lake: &Path,
+    lake: &Lake,
     settings: &Settings,
     options: &CompactOptions,
     months: Option<&BTreeSet<Month>>,
@@ -126,6 +125,7 @@ pub async fn compact(
     }
     // Small batches: the merge holds one batch of every file it merges at once.
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_batch_size(2048));
+    lake.register(&ctx);
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
     let mut months_done = BTreeSet::new();
     for (table, month, files) in bins {
@@ -172,7 +172,7 @@ fn ordering(table: Table, schema: &arrow::datatypes::Schema) -> Result<LexOrderi
 /// `target` bytes each.
 async fn merge(
     ctx: &SessionContext,
-    lake: &Path,
+    lake: &Lake,
     table: Table,
     month: Month,
     files: &[LakeFile],
@@ -184,17 +184,14 @@ async fn merge(
     let groups = files
         .iter()
         .map(|f| {
-            let path = layout::data_file(lake, table, &f.path);
-            let path =
-                std::path::absolute(&path).map_err(|e| Error::io("cannot resolve", &path, e))?;
-            Ok(FileGroup::new(vec![PartitionedFile::new(
-                path.to_string_lossy().to_string(),
+            FileGroup::new(vec![PartitionedFile::new(
+                lake.scan_location(&layout::data_file(table, &f.path)),
                 f.bytes,
-            )]))
+            )])
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Vec<_>>();
     let order = ordering(table, &schema)?;
-    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+    let config = FileScanConfigBuilder::new(lake.object_store_url(), source)
         .with_file_groups(groups)
         .with_output_ordering(vec![order.clone()])
         .build();
@@ -203,7 +200,7 @@ async fn merge(
     let mut stream = merged.execute(0, ctx.task_ctx())?;
 
     let mut written = Vec::new();
-    let mut out: Option<(String, ArrowWriter<std::fs::File>, KeyStats)> = None;
+    let mut out: Option<(String, ArrowWriter<Sink>, KeyStats)> = None;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
@@ -213,43 +210,29 @@ async fn merge(
             Some(open) => open,
             None => {
                 let relative = layout::new_data_file(month);
-                let path = layout::data_file(lake, table, &relative);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-                }
-                let file = std::fs::File::create_new(&path)
-                    .map_err(|e| Error::io("cannot create", &path, e))?;
+                let sink = lake.create(&layout::data_file(table, &relative))?;
                 let writer =
-                    ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(table)))?;
+                    ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(table)))?;
                 out.insert((relative, writer, KeyStats::default()))
             }
         };
         writer.write(&batch)?;
         *stats = stats.merge(&KeyStats::of(std::slice::from_ref(&batch)));
         if writer.bytes_written() as u64 + writer.in_progress_size() as u64 >= target {
-            written.push(finish(lake, table, month, out.take().expect("open"))?);
+            written.push(finish(month, out.take().expect("open"))?);
         }
     }
     if let Some(open) = out.take() {
-        written.push(finish(lake, table, month, open)?);
+        written.push(finish(month, open)?);
     }
     Ok(written)
 }
 
 /// Closes a file written by [`merge`].
 fn finish(
-    lake: &Path,
-    table: Table,
     month: Month,
-    (relative, writer, stats): (String, ArrowWriter<std::fs::File>, KeyStats),
+    (relative, writer, stats): (String, ArrowWriter<Sink>, KeyStats),
 ) -> Result<LakeFile> {
-    let path = layout::data_file(lake, table, &relative);
-    let file = writer.into_inner()?;
-    file.sync_all()
-        .map_err(|e| Error::io("cannot write", &path, e))?;
-    let bytes = file
-        .metadata()
-        .map_err(|e| Error::io("cannot read", &path, e))?
-        .len();
+    let bytes = writer.into_inner()?.finish()?;
     Ok(LakeFile::written(relative, month, bytes, &stats))
 }

@@ -1,12 +1,11 @@
 //! Lake settings kept in the lake (`_convlake/settings.json`), so that every command and
 //! every machine that opens the lake honours them.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lake::layout;
+use crate::storage::Lake;
 
 /// The settings of one lake.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,28 +19,20 @@ pub struct Settings {
 
 impl Settings {
     /// The settings of the lake at `lake` (the defaults when it has none).
-    pub fn load(lake: &Path) -> Result<Settings> {
-        let path = layout::settings_path(lake);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-                path: path.clone(),
+    pub fn load(lake: &Lake) -> Result<Settings> {
+        match lake.read(layout::SETTINGS_FILE)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
+                path: lake.describe(layout::SETTINGS_FILE),
                 reason: format!("the lake settings are not valid: {e}"),
                 hint: "fix the JSON by hand, or remove the file to go back to the defaults".into(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(Error::io("cannot read", path, e)),
+            None => Ok(Settings::default()),
         }
     }
 
     /// Writes the settings (holding the writer's lock).
-    pub fn save(&self, lake: &Path) -> Result<()> {
-        let path = layout::settings_path(lake);
-        let dir = layout::meta_dir(lake);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        let temp = dir.join(".settings.json.tmp");
-        std::fs::write(&temp, serde_json::to_vec_pretty(self)?)
-            .map_err(|e| Error::io("cannot write", &temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| Error::io("cannot write", &path, e))
+    pub fn save(&self, lake: &Lake) -> Result<()> {
+        lake.put(layout::SETTINGS_FILE, serde_json::to_vec_pretty(self)?)
     }
 
     /// Whether superseded files stay after a commit.

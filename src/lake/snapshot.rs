@@ -4,8 +4,7 @@
 //! It never repairs, commits or deletes; an interrupted commit is invisible here (its record
 //! does not exist yet) until a writer finishes it.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::lake::delta::{self, LakeFile};
@@ -13,6 +12,7 @@ use crate::lake::layout;
 use crate::lake::log::{self, LakeRecord};
 use crate::model::parse_timestamp;
 use crate::schema::Table;
+use crate::storage::Lake;
 
 /// Which state of the lake to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,14 +68,14 @@ impl Snapshot {
 }
 
 /// Reads the lake at `lake` as of `as_of`.
-pub async fn load(lake: &Path, as_of: AsOf) -> Result<Snapshot> {
+pub async fn load(lake: &Lake, as_of: AsOf) -> Result<Snapshot> {
     let versions = log::record_versions(lake)?;
     let version = match as_of {
         AsOf::Latest => versions.last().copied(),
         AsOf::Version(v) if versions.contains(&v) => Some(v),
         AsOf::Version(v) => {
             return Err(Error::Lake {
-                path: lake.to_path_buf(),
+                path: lake.describe(""),
                 reason: format!("the lake has no version {v}"),
                 hint: format!("versions present: {}", describe_versions(&versions)),
             })
@@ -91,7 +91,7 @@ pub async fn load(lake: &Path, as_of: AsOf) -> Result<Snapshot> {
             }
             if found.is_none() {
                 return Err(Error::Lake {
-                    path: lake.to_path_buf(),
+                    path: lake.describe(""),
                     reason: "the lake holds no commit made at or before that time".into(),
                     hint: format!("versions present: {}", describe_versions(&versions)),
                 });
@@ -111,7 +111,7 @@ pub async fn load(lake: &Path, as_of: AsOf) -> Result<Snapshot> {
         let opened = delta::open(lake, table, Some(table_version))
             .await?
             .ok_or_else(|| Error::Lake {
-                path: layout::table_dir(lake, table),
+                path: lake.describe(layout::table_dir(table)),
                 reason: format!(
                     "lake version {version} names table {} but it has no Delta log",
                     table.name()
@@ -122,12 +122,17 @@ pub async fn load(lake: &Path, as_of: AsOf) -> Result<Snapshot> {
         if as_of != AsOf::Latest {
             // Superseded files go right after a commit unless history is kept: say so
             // instead of failing on the first missing file.
+            let present: HashSet<String> = lake
+                .list(layout::table_dir(table))?
+                .into_iter()
+                .map(|e| e.path)
+                .collect();
             if let Some(gone) = files
                 .iter()
-                .find(|f| !layout::data_file(lake, table, &f.path).exists())
+                .find(|f| !present.contains(&layout::data_file(table, &f.path)))
             {
                 return Err(Error::Lake {
-                    path: layout::data_file(lake, table, &gone.path),
+                    path: lake.describe(&layout::data_file(table, &gone.path)),
                     reason: format!(
                         "lake version {version} is no longer readable: its files were removed after later commits"
                     ),
@@ -152,6 +157,6 @@ fn describe_versions(versions: &[u64]) -> String {
 }
 
 /// The latest state of the lake at `lake`, from synchronous code.
-pub fn latest(lake: &Path) -> Result<Snapshot> {
+pub fn latest(lake: &Lake) -> Result<Snapshot> {
     crate::lake::block_on(load(lake, AsOf::Latest))
 }

@@ -3,14 +3,13 @@
 //! With history kept (see [`crate::lake::settings`]), files superseded longer ago than the
 //! retention go too, through delta-rs's vacuum (which also drops orphans that old).
 
-use std::path::Path;
-
 use deltalake::operations::vacuum::VacuumMode;
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::lake::{block_on, delta, open_for_writing};
 use crate::schema::Table;
+use crate::storage::Lake;
 
 /// What a vacuum removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -22,7 +21,7 @@ pub struct VacuumSummary {
 }
 
 /// Vacuums the lake at `lake`.
-pub fn vacuum(lake: &Path, wait: bool) -> Result<VacuumSummary> {
+pub fn vacuum(lake: &Lake, wait: bool) -> Result<VacuumSummary> {
     block_on(async {
         let writer = open_for_writing(lake, wait).await?;
         let mut files_removed = writer.leftovers_removed;

@@ -9,7 +9,9 @@ use datafusion::physical_plan::displayable;
 use crate::slt::fixture_lake;
 
 async fn plan_text(sql: &str) -> String {
-    let ctx = convlake::catalog::open(fixture_lake()).await.unwrap();
+    let ctx = convlake::catalog::open(&convlake::Lake::local(fixture_lake()))
+        .await
+        .unwrap();
     let plan = ctx
         .sql(sql)
         .await
@@ -22,7 +24,9 @@ async fn plan_text(sql: &str) -> String {
 }
 
 async fn single_count(sql: &str) -> i64 {
-    let ctx = convlake::catalog::open(fixture_lake()).await.unwrap();
+    let ctx = convlake::catalog::open(&convlake::Lake::local(fixture_lake()))
+        .await
+        .unwrap();
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     batches[0]
         .column(0)
@@ -36,7 +40,7 @@ async fn files_scanned(sql: &str) -> usize {
 
 #[tokio::test]
 async fn month_and_date_predicates_prune_files() {
-    let snap = snapshot::latest(fixture_lake()).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(fixture_lake())).unwrap();
     let segments = snap.files(Table::Segments);
     let all = segments.len();
     let day = 18_718; // 2021-04-01
@@ -105,8 +109,8 @@ async fn sessions_see_the_snapshot_not_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let inputs = convlake::ingest::discover(&[crate::util::fixture("genesys")]).unwrap();
-    convlake::lake::ingest(&lake, inputs, &Default::default()).unwrap();
-    let snap = snapshot::latest(&lake).unwrap();
+    convlake::lake::ingest(&convlake::Lake::local(&lake), inputs, &Default::default()).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     let first = crate::util::file_path(
         &lake,
         Table::Conversations,
@@ -114,7 +118,9 @@ async fn sessions_see_the_snapshot_not_the_directory() {
     );
     let stray = first.with_file_name("part-stray.parquet");
     std::fs::copy(&first, &stray).unwrap();
-    let ctx = convlake::catalog::open(&lake).await.unwrap();
+    let ctx = convlake::catalog::open(&convlake::Lake::local(&lake))
+        .await
+        .unwrap();
     let batches = ctx
         .sql("SELECT count(*) AS n FROM conversations")
         .await

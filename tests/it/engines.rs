@@ -99,7 +99,7 @@ fn delta_readers_and_plain_parquet_readers_see_what_convlake_sees() {
         fixture("genesys"),
     ] {
         let summary = ingest(
-            &lake,
+            &convlake::Lake::local(&lake),
             discover(&[input]).unwrap(),
             &IngestOptions::default(),
         )

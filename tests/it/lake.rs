@@ -17,7 +17,12 @@ use crate::util::*;
 
 fn ingest_paths(lake: &Path, paths: &[&Path]) -> IngestSummary {
     let inputs = discover(&paths.iter().map(|p| p.to_path_buf()).collect::<Vec<_>>()).unwrap();
-    let summary = ingest(lake, inputs, &IngestOptions::default()).unwrap();
+    let summary = ingest(
+        &convlake::Lake::local(lake),
+        inputs,
+        &IngestOptions::default(),
+    )
+    .unwrap();
     assert!(summary.reconciles(), "{summary:?}");
     summary
 }
@@ -137,7 +142,7 @@ fn starts_in_file_order(batches: &[arrow::array::RecordBatch]) -> Vec<i64> {
 /// Data files of the latest snapshot and `.parquet` files in the table directories, sorted:
 /// equal when no file leaked.
 fn listed_and_on_disk(lake: &Path) -> (Vec<String>, Vec<String>) {
-    let snap = snapshot::latest(lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(lake)).unwrap();
     let mut listed: Vec<String> = Table::ALL
         .iter()
         .flat_map(|&t| {
@@ -149,8 +154,8 @@ fn listed_and_on_disk(lake: &Path) -> (Vec<String>, Vec<String>) {
     listed.sort();
     let mut on_disk: Vec<String> = Table::ALL
         .iter()
-        .flat_map(|t| convlake::lake::parquet_files_under(&lake.join(t.name())).unwrap())
-        .map(|p| convlake::lake::relative_path(lake, &p))
+        .flat_map(|t| convlake::lake::data_files_under(&convlake::Lake::local(lake), *t).unwrap())
+        .map(|e| e.path)
         .collect();
     on_disk.sort();
     (listed, on_disk)
@@ -174,7 +179,12 @@ fn small_write_buffers_give_the_same_lake() {
     let inputs = || discover(&[later.clone(), early.clone()]).unwrap();
 
     let reference = dir.path().join("reference");
-    ingest(&reference, inputs(), &IngestOptions::default()).unwrap();
+    ingest(
+        &convlake::Lake::local(&reference),
+        inputs(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
 
     let small = IngestOptions {
         decoder: DecoderBuilder::new().with_chunk_bytes(48 << 10),
@@ -186,13 +196,13 @@ fn small_write_buffers_give_the_same_lake() {
         ..IngestOptions::default()
     };
     let lake = dir.path().join("lake");
-    let summary = ingest(&lake, inputs(), &small).unwrap();
+    let summary = ingest(&convlake::Lake::local(&lake), inputs(), &small).unwrap();
     assert!(summary.reconciles(), "{summary:?}");
     assert!(summary.superseded_in_input > 50, "{summary:?}");
     assert_eq!(summary.conversations_new, 400);
     assert_same(&content(&lake), &content(&reference));
 
-    let snap = snapshot::latest(&lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     let participants = snap.files(Table::Participants);
     let months: std::collections::BTreeSet<_> = participants.iter().map(|f| f.month).collect();
     assert!(
@@ -202,8 +212,7 @@ fn small_write_buffers_give_the_same_lake() {
         months.len()
     );
     for file in participants {
-        let batches =
-            convlake::lake::files::read_all(&file_path(&lake, Table::Participants, file)).unwrap();
+        let batches = read_parquet(&file_path(&lake, Table::Participants, file));
         let starts = starts_in_file_order(&batches);
         assert!(
             starts.windows(2).all(|w| w[0] <= w[1]),
@@ -215,7 +224,7 @@ fn small_write_buffers_give_the_same_lake() {
     assert_eq!(listed, on_disk);
 
     // The same inputs again: nothing is committed and nothing is left behind.
-    let again = ingest(&lake, inputs(), &small).unwrap();
+    let again = ingest(&convlake::Lake::local(&lake), inputs(), &small).unwrap();
     assert_eq!((again.snapshot, again.identical_to_lake), (None, 400));
     assert_eq!(listed_and_on_disk(&lake), (listed.clone(), listed));
     assert!(!lake.join("_convlake/staging").exists());
@@ -234,7 +243,7 @@ fn table_directories_hold_exactly_the_snapshot() {
 fn files_are_readable_without_arrow_hints() {
     let dir = tempfile::tempdir().unwrap();
     let lake = generated_lake(dir.path(), 150, 3);
-    let snap = snapshot::latest(&lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     let participants = &snap.files(Table::Participants)[0];
     assert!(
         participants
@@ -276,7 +285,7 @@ fn files_are_readable_without_arrow_hints() {
     assert!(format!("{:?}", row_group.column(0).compression()).contains("ZSTD"));
     assert!(row_group.column(0).statistics().is_some());
     assert!(row_group.sorting_columns().is_some());
-    let batches = convlake::lake::files::read_all(&participants_path).unwrap();
+    let batches = read_parquet(&participants_path);
     let starts = starts_in_file_order(&batches);
     assert!(starts.windows(2).all(|w| w[0] <= w[1]));
     // Encodings by column: deltas for 64-bit numbers, no dictionary for unique ids, a
@@ -340,7 +349,12 @@ fn rejects_are_kept_with_their_reasons() {
     );
     let path = dir.path().join("bad.ndjson");
     std::fs::write(&path, text).unwrap();
-    let summary = ingest(&lake, vec![Input::File(path)], &IngestOptions::default()).unwrap();
+    let summary = ingest(
+        &convlake::Lake::local(&lake),
+        vec![Input::File(path)],
+        &IngestOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         (summary.records_read, summary.stored, summary.rejected),
         (3, 1, 2)
@@ -368,7 +382,7 @@ fn a_second_writer_fails_with_a_clear_message() {
             ..Default::default()
         },
     );
-    let held = convlake::lake::LakeLock::acquire(&lake, false).unwrap();
+    let held = convlake::lake::LakeLock::acquire(&convlake::Lake::local(&lake), false).unwrap();
     let out = std::process::Command::new(binary())
         .arg("--lake")
         .arg(&lake)
@@ -403,7 +417,7 @@ fn vacuum_removes_leftovers() {
     let stray = lake.join("metrics/conversation_month=2026-11/part-dead.parquet");
     std::fs::write(&stray, b"half a file").unwrap();
     std::fs::create_dir_all(lake.join("_convlake/staging/dead")).unwrap();
-    let summary = convlake::lake::vacuum::vacuum(&lake, false).unwrap();
+    let summary = convlake::lake::vacuum::vacuum(&convlake::Lake::local(&lake), false).unwrap();
     assert_eq!((summary.files_removed, summary.version), (2, 2));
     assert!(!stray.exists());
     assert_same(&content(&lake), &before);
@@ -415,12 +429,12 @@ fn vacuum_removes_leftovers() {
 fn metrics_files_are_clustered_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let lake = generated_lake(dir.path(), 400, 5);
-    let snap = snapshot::latest(&lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     let metrics = snap.files(Table::Metrics);
     assert!(!metrics.is_empty());
     for file in metrics {
         let path = file_path(&lake, Table::Metrics, file);
-        let batches = convlake::lake::files::read_all(&path).unwrap();
+        let batches = read_parquet(&path);
         let starts = starts_in_file_order(&batches);
         let names: Vec<String> = batches
             .iter()

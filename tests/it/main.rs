@@ -11,6 +11,7 @@ mod optimizer;
 mod reference;
 mod reports;
 mod roundtrip;
+mod s3;
 mod slt;
 mod util;
 mod years;

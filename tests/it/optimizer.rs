@@ -32,8 +32,12 @@ async fn answer(ctx: &SessionContext, sql: &str) -> Answer {
 
 /// `sql` asked of a session with the rule and of one without it.
 async fn with_and_without(sql: &str) -> (Answer, Answer) {
-    let with = convlake::catalog::open(fixture_lake()).await.unwrap();
-    let without = convlake::catalog::open(fixture_lake()).await.unwrap();
+    let with = convlake::catalog::open(&convlake::Lake::local(fixture_lake()))
+        .await
+        .unwrap();
+    let without = convlake::catalog::open(&convlake::Lake::local(fixture_lake()))
+        .await
+        .unwrap();
     assert!(
         without.remove_optimizer_rule(RULE),
         "the rule is registered"

@@ -71,7 +71,7 @@ fn csv(batches: &[RecordBatch]) -> String {
 fn fixture_lake(dir: &Path) -> std::path::PathBuf {
     let lake = dir.join("lake");
     let summary = ingest(
-        &lake,
+        &convlake::Lake::local(&lake),
         discover(&[fixture("reports")]).unwrap(),
         &IngestOptions::default(),
     )
@@ -90,7 +90,7 @@ fn day_params() -> ReportParams {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kpis_match_the_hand_worked_fixture() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = convlake::catalog::open(&fixture_lake(dir.path()))
+    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
         .await
         .unwrap();
     let all = reports(None).unwrap();
@@ -207,7 +207,7 @@ async fn kpis_match_the_hand_worked_fixture() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_report_matches_its_golden_result() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = convlake::catalog::open(&fixture_lake(dir.path()))
+    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
         .await
         .unwrap();
     let bound = day_params().bind().unwrap();
@@ -247,12 +247,14 @@ async fn invariants_hold_over_generated_data() {
     write_export(&options, ExportFormat::Ndjson, 100, false, &input).unwrap();
     let lake = dir.path().join("lake");
     ingest(
-        &lake,
+        &convlake::Lake::local(&lake),
         discover(&[input]).unwrap(),
         &IngestOptions::default(),
     )
     .unwrap();
-    let ctx = convlake::catalog::open(&lake).await.unwrap();
+    let ctx = convlake::catalog::open(&convlake::Lake::local(&lake))
+        .await
+        .unwrap();
     let all = reports(None).unwrap();
     // One bucket covering everything the two days emitted (the month).
     let params = ReportParams {

@@ -22,7 +22,12 @@ pub fn fixture_lake() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let lake = dir.path().join("lake");
         let inputs = discover(&[fixture("genesys"), fixture("slt")]).unwrap();
-        let summary = ingest(&lake, inputs, &IngestOptions::default()).unwrap();
+        let summary = ingest(
+            &convlake::Lake::local(&lake),
+            inputs,
+            &IngestOptions::default(),
+        )
+        .unwrap();
         assert_eq!(summary.rejected, 0);
         (dir, lake)
     });
@@ -91,7 +96,7 @@ async fn sql_logic_tests() {
             let lake = lake.clone();
             async move {
                 Ok(Db {
-                    ctx: convlake::catalog::open(&lake).await?,
+                    ctx: convlake::catalog::open(&convlake::Lake::local(&lake)).await?,
                 })
             }
         });

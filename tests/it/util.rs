@@ -135,18 +135,29 @@ pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
 
 /// Where the data file `file` of `table` is.
 pub fn file_path(lake: &Path, table: Table, file: &convlake::lake::LakeFile) -> PathBuf {
-    convlake::lake::layout::data_file(lake, table, &file.path)
+    lake.join(convlake::lake::layout::data_file(table, &file.path))
+}
+
+/// Every row of the Parquet file at `path`, read with the parquet crate.
+pub fn read_parquet(path: &Path) -> Vec<arrow::array::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
 }
 
 /// Every row of every table of the latest snapshot, read with the parquet crate, as text
 /// sorted: the content of the lake, whatever the file names.
 pub fn content(lake: &Path) -> BTreeMap<String, Vec<String>> {
-    let snap = snapshot::latest(lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(lake)).unwrap();
     let mut out = BTreeMap::new();
     for table in Table::ALL {
         let mut rows = Vec::new();
         for file in snap.files(table) {
-            for batch in convlake::lake::files::read_all(&file_path(lake, table, file)).unwrap() {
+            for batch in read_parquet(&file_path(lake, table, file)) {
                 let batch = if table == Table::RawConversations {
                     // Ingest time is the one column that differs between runs by design.
                     let keep: Vec<usize> = (0..batch.num_columns())

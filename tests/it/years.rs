@@ -22,14 +22,19 @@ fn export(dir: &Path, name: &str, options: &GenerateOptions) -> PathBuf {
 }
 
 fn ingest_with(lake: &Path, paths: &[PathBuf], options: &IngestOptions) -> IngestSummary {
-    let summary = ingest(lake, discover(paths).unwrap(), options).unwrap();
+    let summary = ingest(
+        &convlake::Lake::local(lake),
+        discover(paths).unwrap(),
+        options,
+    )
+    .unwrap();
     assert!(summary.reconciles(), "{summary:?}");
     summary
 }
 
 /// Files per table of the latest state.
 fn files_per_table(lake: &Path) -> BTreeMap<Table, usize> {
-    let snap = snapshot::latest(lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(lake)).unwrap();
     Table::ALL
         .iter()
         .map(|&t| (t, snap.files(t).len()))
@@ -53,7 +58,7 @@ fn a_year_of_a_small_center_is_a_dozen_files_per_table() {
     );
     let lake = dir.path().join("lake");
     ingest_with(&lake, &[input], &IngestOptions::default());
-    let snap = snapshot::latest(&lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     for table in Table::ALL {
         let files = snap.files(table);
         let months: std::collections::BTreeSet<_> = files.iter().map(|f| f.month).collect();
@@ -119,7 +124,7 @@ fn nightly_ingests_stay_compact_and_equal_one_ingest() {
         compactions += usize::from(summary.compaction.is_some());
         all.extend(inputs);
         previous_reexport = Some(dir.path().join(format!("night-{night:02}.reexport.ndjson")));
-        let snap = snapshot::latest(&lake).unwrap();
+        let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
         for table in Table::ALL {
             let mut per_month: BTreeMap<_, usize> = BTreeMap::new();
             for f in snap.files(table) {
@@ -195,10 +200,10 @@ fn optimize_merges_small_files_into_sorted_ones() {
     assert_eq!(summary["months"], serde_json::json!(["2026-11"]));
     assert!(files_per_table(&lake).values().all(|&n| n == 1));
     assert_same(&content(&lake), &before);
-    let snap = snapshot::latest(&lake).unwrap();
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     for table in Table::ALL {
         let file = &snap.files(table)[0];
-        let batches = convlake::lake::files::read_all(&file_path(&lake, table, file)).unwrap();
+        let batches = read_parquet(&file_path(&lake, table, file));
         assert_eq!(
             convlake::lake::files::sort_order(table, &batches),
             None,

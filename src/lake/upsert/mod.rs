@@ -30,9 +30,7 @@ mod write;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,6 +49,7 @@ use crate::lake::snapshot::Snapshot;
 use crate::lake::{block_on, delta, open_for_writing};
 use crate::model::audit::DriftReport;
 use crate::schema::{pages_schema, Table, CONVERSATION_DATE, CONVERSATION_ID, CONVERSATION_START};
+use crate::storage::{Lake, Sink};
 use repair::{drop_losers, group_by_table, remove_new_file, rewrite_replaced, Replaced, Written};
 use write::{InOrder, WriterPool};
 
@@ -186,23 +185,17 @@ struct LakeCopy {
 }
 
 /// Ingests `inputs` into the lake at `lake` as one commit.
-pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Result<IngestSummary> {
+pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
     let writer = block_on(open_for_writing(lake, options.wait_for_lock))?;
     let (settings, base) = (&writer.settings, &writer.snapshot);
     let txn = layout::new_txn();
-    let staging = layout::staging_dir(lake, &txn);
+    let staging = lake.staging_dir(&txn);
     std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
 
     let mut summary = IngestSummary {
         files: inputs.len(),
-        bytes_in: inputs
-            .iter()
-            .map(|i| match i {
-                Input::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
-                Input::Stdin => 0,
-            })
-            .sum(),
+        bytes_in: inputs.iter().map(Input::size).sum(),
         ..IngestSummary::default()
     };
 
@@ -302,7 +295,21 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
                 .values()
                 .flat_map(|c| c.add.iter().chain(&c.remove).map(|f| f.month)),
         );
-        commit(lake, base, settings, written, &mut summary, started)?;
+        let added: Vec<String> = written
+            .iter()
+            .flat_map(|(t, c)| c.add.iter().map(|f| layout::data_file(*t, &f.path)))
+            .collect();
+        if let Err(e) = commit(lake, base, settings, written, &mut summary, started) {
+            if matches!(e, Error::Conflict { .. }) {
+                // Nothing refers to this ingest's files: they go (best effort; vacuum
+                // removes what remains).
+                for path in &added {
+                    let _ = lake.delete(path);
+                }
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            return Err(e);
+        }
     } else {
         // Nothing changes: the files written speculatively go.
         for new in new_files {
@@ -310,8 +317,10 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         }
     }
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io("cannot remove", &staging, e))?;
-    // The parent goes too when no other work is under way (it never is: we hold the lock).
-    let _ = std::fs::remove_dir(layout::meta_dir(lake).join("staging"));
+    // The parent goes too when no other work is under way.
+    if let Some(parent) = staging.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
 
     // 5. Compact.
     if let (Some(compact), Some(_)) = (&options.compact, summary.snapshot) {
@@ -333,7 +342,7 @@ pub fn ingest(lake: &Path, inputs: Vec<Input>, options: &IngestOptions) -> Resul
 /// Commits `written` (new files, and the files they retire) on top of `base` as the next
 /// lake version.
 fn commit(
-    lake: &Path,
+    lake: &Lake,
     base: &Snapshot,
     settings: &Settings,
     written: Written,
@@ -414,7 +423,7 @@ fn index_copies(
 
 /// The lake's copies of the conversations in `months`.
 fn read_lake_copies(
-    lake: &Path,
+    lake: &Lake,
     base: &Snapshot,
     months: &HashSet<Month>,
 ) -> Result<HashMap<IdKey, LakeCopy>> {
@@ -423,8 +432,9 @@ fn read_lake_copies(
         if !months.contains(&file.month) {
             continue;
         }
-        let path = layout::data_file(lake, Table::RawConversations, &file.path);
+        let path = layout::data_file(Table::RawConversations, &file.path);
         for batch in read_columns(
+            lake,
             &path,
             &[
                 CONVERSATION_ID,
@@ -453,17 +463,16 @@ fn read_lake_copies(
 
 /// Quarantined records, as NDJSON under `_convlake/rejects/`.
 struct RejectWriter {
-    path: PathBuf,
-    relative: String,
-    out: Option<BufWriter<File>>,
+    lake: Lake,
+    path: String,
+    out: Option<Sink>,
 }
 
 impl RejectWriter {
-    fn new(lake: &Path, txn: &str) -> Self {
-        let relative = layout::rejects_file(txn);
+    fn new(lake: &Lake, txn: &str) -> Self {
         RejectWriter {
-            path: lake.join(&relative),
-            relative,
+            lake: lake.clone(),
+            path: layout::rejects_file(txn),
             out: None,
         }
     }
@@ -473,17 +482,13 @@ impl RejectWriter {
             return Ok(());
         }
         if self.out.is_none() {
-            let dir = self.path.parent().expect("rejects dir");
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-            let file =
-                File::create(&self.path).map_err(|e| Error::io("cannot create", &self.path, e))?;
-            self.out = Some(BufWriter::new(file));
+            self.out = Some(self.lake.create(&self.path)?);
         }
         let out = self.out.as_mut().expect("just opened");
         for reject in rejects {
             serde_json::to_writer(&mut *out, reject)?;
             out.write_all(b"\n")
-                .map_err(|e| Error::io("cannot write", &self.path, e))?;
+                .map_err(|e| Error::io("cannot write", self.lake.describe(&self.path), e))?;
         }
         Ok(())
     }
@@ -491,28 +496,20 @@ impl RejectWriter {
     fn finish(self) -> Result<Option<String>> {
         match self.out {
             None => Ok(None),
-            Some(mut out) => {
-                out.flush()
-                    .map_err(|e| Error::io("cannot write", &self.path, e))?;
-                out.get_ref()
-                    .sync_all()
-                    .map_err(|e| Error::io("cannot write", &self.path, e))?;
-                Ok(Some(self.relative))
+            Some(out) => {
+                out.finish()?;
+                Ok(Some(self.path))
             }
         }
     }
 }
 
-fn write_pages(lake: &Path, txn: &str, pages: &[RecordBatch]) -> Result<()> {
-    let path = layout::pages_path(lake, txn);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    }
-    let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, pages_schema(), None)?;
+fn write_pages(lake: &Lake, txn: &str, pages: &[RecordBatch]) -> Result<()> {
+    let sink = lake.create(&layout::pages_file(txn))?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(sink, pages_schema(), None)?;
     for batch in pages {
         writer.write(batch)?;
     }
-    writer.close()?;
+    writer.into_inner()?.finish()?;
     Ok(())
 }

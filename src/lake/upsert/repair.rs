@@ -18,6 +18,7 @@ use crate::lake::layout::{self, Month};
 use crate::lake::log::Change;
 use crate::lake::snapshot::Snapshot;
 use crate::schema::{Table, CONVERSATION_ID};
+use crate::storage::Lake;
 
 /// Per table: the files written, and the lake files they supersede.
 pub(super) type Written = BTreeMap<Table, Change>;
@@ -60,11 +61,12 @@ fn in_parallel<T: Send, R: Send>(
 /// The rows of the file at `path` that `mask` (called on each batch in order) keeps; batches
 /// left empty are dropped.
 fn read_filtered(
-    path: &Path,
+    lake: &Lake,
+    path: &str,
     mut mask: impl FnMut(&RecordBatch) -> BooleanArray,
 ) -> Result<Vec<RecordBatch>> {
     let mut kept = Vec::new();
-    for batch in read_all(path)? {
+    for batch in read_all(lake, path)? {
         let batch = filter_record_batch(&batch, &mask(&batch))?;
         if batch.num_rows() > 0 {
             kept.push(batch);
@@ -74,15 +76,14 @@ fn read_filtered(
 }
 
 /// Removes a file of this transaction's (no table lists it).
-pub(super) fn remove_new_file(lake: &Path, new: &NewFile) -> Result<()> {
-    let path = layout::data_file(lake, new.table, &new.file.path);
-    std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))
+pub(super) fn remove_new_file(lake: &Lake, new: &NewFile) -> Result<()> {
+    lake.delete(&layout::data_file(new.table, &new.file.path))
 }
 
 /// Writes `rows` of `table` (already in order) as a new file of `month`; `None` when there
 /// are none.
 fn rewrite(
-    lake: &Path,
+    lake: &Lake,
     table: Table,
     month: Month,
     rows: &[RecordBatch],
@@ -95,7 +96,8 @@ fn rewrite(
         table,
         rows,
         None,
-        &layout::data_file(lake, table, &relative),
+        lake,
+        &layout::data_file(table, &relative),
     )?;
     Ok(Some(LakeFile::written(
         relative,
@@ -117,7 +119,7 @@ fn read_ordinals(path: &Path) -> Result<Vec<u64>> {
 /// Rewrites the new files that hold rows of copies not in `keep` without those rows; a file
 /// left with no rows is removed.
 pub(super) fn drop_losers(
-    lake: &Path,
+    lake: &Lake,
     files: Vec<NewFile>,
     keep: &HashSet<u64>,
 ) -> Result<Vec<NewFile>> {
@@ -131,15 +133,15 @@ pub(super) fn drop_losers(
             remove_new_file(lake, &new)?;
             return Ok(None);
         }
-        let path = layout::data_file(lake, new.table, &new.file.path);
+        let path = layout::data_file(new.table, &new.file.path);
         let mut offset = 0;
-        let rows = read_filtered(&path, |batch| {
+        let rows = read_filtered(lake, &path, |batch| {
             let n = batch.num_rows();
             offset += n;
             BooleanArray::from(mask[offset - n..offset].to_vec())
         })?;
         let file = rewrite(lake, new.table, new.file.month, &rows)?.expect("some rows are kept");
-        std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+        lake.delete(&path)?;
         Ok(Some(NewFile { file, ..new }))
     })?;
     Ok(kept.into_iter().flatten().collect())
@@ -158,7 +160,7 @@ pub(super) fn group_by_table(files: Vec<NewFile>) -> Written {
 /// parallel; per table, the files written and the files they supersede. Only files whose
 /// `conversation_start` range takes in a replaced conversation's start are read.
 pub(super) fn rewrite_replaced(
-    lake: &Path,
+    lake: &Lake,
     base: &Snapshot,
     replaced: &BTreeMap<Month, Replaced>,
 ) -> Result<Written> {
@@ -176,18 +178,20 @@ pub(super) fn rewrite_replaced(
         .collect();
     let results = in_parallel(candidates, |(table, file, replaced)| -> Result<_> {
         let ids = &replaced.ids;
-        let path = layout::data_file(lake, table, &file.path);
-        let hit = read_columns(&path, &[CONVERSATION_ID])?.iter().any(|b| {
-            b.column(0)
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .any(|id| ids.contains(&id_key(id)))
-        });
+        let path = layout::data_file(table, &file.path);
+        let hit = read_columns(lake, &path, &[CONVERSATION_ID])?
+            .iter()
+            .any(|b| {
+                b.column(0)
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .any(|id| ids.contains(&id_key(id)))
+            });
         if !hit {
             return Ok(None);
         }
-        let kept = read_filtered(&path, |batch| {
+        let kept = read_filtered(lake, &path, |batch| {
             batch
                 .column_by_name(CONVERSATION_ID)
                 .expect("key")

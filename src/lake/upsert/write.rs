@@ -24,6 +24,7 @@ use crate::lake::delta::LakeFile;
 use crate::lake::files::{batch_bytes, sort_order, write_file, KeyStats};
 use crate::lake::layout::{self, month_of_day, Month};
 use crate::schema::{Table, CONVERSATION_DATE};
+use crate::storage::Lake;
 
 /// Decoded chunks back in input order. Decoder threads finish chunks out of order; put back
 /// in order, an export sorted by start (as exports usually are) reaches each file sorted, and
@@ -96,13 +97,13 @@ struct FileTask {
 
 /// Writer threads that turn [`FileTask`]s into sorted Parquet files while decoding goes on.
 pub(super) struct WriterPool<'a> {
-    lake: &'a Path,
+    lake: &'a Lake,
     staging: &'a Path,
     options: &'a IngestOptions,
 }
 
 impl<'a> WriterPool<'a> {
-    pub(super) fn new(lake: &'a Path, staging: &'a Path, options: &'a IngestOptions) -> Self {
+    pub(super) fn new(lake: &'a Lake, staging: &'a Path, options: &'a IngestOptions) -> Self {
         WriterPool {
             lake,
             staging,
@@ -171,7 +172,8 @@ impl<'a> WriterPool<'a> {
             task.table,
             &batches,
             order.as_deref(),
-            &layout::data_file(self.lake, task.table, &relative),
+            self.lake,
+            &layout::data_file(task.table, &relative),
         )?;
         let stats = KeyStats::of(&batches);
         let ordinals_path = self.staging.join(format!("{:06}.ordinals", task.number));

@@ -1,0 +1,521 @@
+//! Where a lake lives, and every read and write of its files: a local directory, or a prefix
+//! of an object store (`s3://`, `gs://`, `az://` / `abfss://`), through one handle, [`Lake`].
+//!
+//! Lake code names files by their path relative to the lake root (`orders/part-1.parquet`,
+//! `_convlake/log/…`) and never touches `std::fs` or a store itself. The local backend keeps
+//! the guarantees local disks give (fsync, hard-link put-if-absent, an OS lock for one writer);
+//! the object-store backend uses the store's conditional put (`If-None-Match: *` on S3) for
+//! the commit points, so two writers never both commit the same version.
+//!
+//! All object-store I/O runs on one process-wide I/O runtime (delta-rs's), whatever runtime
+//! or thread asks for it: connection pools stay alive across the short-lived runtimes of
+//! synchronous callers.
+
+mod options;
+mod remote;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::prelude::SessionContext;
+use url::Url;
+
+pub use options::StorageOptions;
+pub use remote::Remote;
+
+use crate::error::{Error, Result};
+
+/// A lake's location and the means to read and write it. Cheap to clone.
+#[derive(Clone)]
+pub struct Lake {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// What users see: the path, or the URL without credentials or query.
+    display: String,
+    backend: Backend,
+}
+
+enum Backend {
+    Local(PathBuf),
+    Remote(Remote),
+}
+
+/// One file found by [`Lake::list`].
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its path relative to the lake root, `/`-separated.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written (milliseconds since the epoch).
+    pub modified_ms: i64,
+}
+
+impl fmt::Display for Lake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.display)
+    }
+}
+
+impl fmt::Debug for Lake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lake({})", self.inner.display)
+    }
+}
+
+impl Lake {
+    /// The lake at `location`: a directory path, a `file://` URL, or an object-store URL
+    /// (`s3://bucket/prefix`, `gs://…`, `az://…`, `abfss://…`), configured by the cloud's usual
+    /// environment variables and `options`.
+    pub fn open(location: &str, options: &StorageOptions) -> Result<Lake> {
+        let location = location.trim();
+        if location.is_empty() {
+            return Err(Error::Usage(
+                "the lake location is empty: give --lake a directory or a URL such as s3://bucket/lake".into(),
+            ));
+        }
+        match Url::parse(location) {
+            Ok(url) if url.scheme() == "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| Error::Usage(format!("{location} is not a local file URL")))?;
+                Ok(Lake::local(&path))
+            }
+            // One letter is a Windows drive, not a scheme.
+            Ok(url) if url.scheme().len() > 1 => {
+                let remote = Remote::open(&url, options)?;
+                Ok(Lake {
+                    inner: Arc::new(Inner {
+                        display: remote.display(),
+                        backend: Backend::Remote(remote),
+                    }),
+                })
+            }
+            _ => Ok(Lake::local(Path::new(location))),
+        }
+    }
+
+    /// The lake in the local directory `dir`.
+    pub fn local(dir: &Path) -> Lake {
+        let root = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        Lake {
+            inner: Arc::new(Inner {
+                display: dir.display().to_string(),
+                backend: Backend::Local(root),
+            }),
+        }
+    }
+
+    /// The directory of a local lake; `None` on object storage.
+    pub fn local_root(&self) -> Option<&Path> {
+        match &self.inner.backend {
+            Backend::Local(root) => Some(root),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    fn local_path(root: &Path, path: &str) -> PathBuf {
+        path.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+    }
+
+    /// The path a user should see for `path` (relative to the lake): a local path, or a URL.
+    pub fn describe(&self, path: &str) -> PathBuf {
+        match &self.inner.backend {
+            Backend::Local(root) => Lake::local_path(root, path),
+            Backend::Remote(_) => PathBuf::from(format!(
+                "{}/{}",
+                self.inner.display.trim_end_matches('/'),
+                path
+            )),
+        }
+    }
+
+    /// The URL of the directory `path` (relative to the lake), ending in `/`.
+    pub fn url_of(&self, path: &str) -> Result<Url> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let dir = Lake::local_path(root, path);
+                Url::from_directory_path(&dir).map_err(|()| Error::Lake {
+                    path: dir,
+                    reason: "not an absolute path".into(),
+                    hint: "give --lake as a directory path".into(),
+                })
+            }
+            Backend::Remote(remote) => Ok(remote.url_of(path)),
+        }
+    }
+
+    /// The object store of a lake on object storage (`None` for a local lake), with the URL
+    /// it is registered under.
+    pub fn remote(&self) -> Option<&Remote> {
+        match &self.inner.backend {
+            Backend::Remote(remote) => Some(remote),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Registers the lake's object store with `ctx`, so that scans of [`Self::scan_location`]s
+    /// work.
+    pub fn register(&self, ctx: &SessionContext) {
+        if let Backend::Remote(remote) = &self.inner.backend {
+            ctx.register_object_store(remote.store_url(), remote.store());
+        }
+    }
+
+    /// The object store URL DataFusion scans the lake's files through.
+    pub fn object_store_url(&self) -> ObjectStoreUrl {
+        match &self.inner.backend {
+            Backend::Local(_) => ObjectStoreUrl::local_filesystem(),
+            Backend::Remote(remote) => ObjectStoreUrl::parse(remote.store_url().as_str())
+                .expect("a store URL is scheme and authority"),
+        }
+    }
+
+    /// Where DataFusion finds the file `path` (relative to the lake) in
+    /// [`Self::object_store_url`].
+    pub fn scan_location(&self, path: &str) -> String {
+        match &self.inner.backend {
+            Backend::Local(root) => Lake::local_path(root, path).to_string_lossy().into_owned(),
+            Backend::Remote(remote) => remote.key(path).to_string(),
+        }
+    }
+
+    /// The bytes of the file `path`; `None` when there is none.
+    pub fn read(&self, path: &str) -> Result<Option<Bytes>> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                match std::fs::read(&file) {
+                    Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io("cannot read", file, e)),
+                }
+            }
+            Backend::Remote(remote) => remote.read(path),
+        }
+    }
+
+    /// Writes the file `path` whole, replacing it.
+    pub fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                let dir = file.parent().expect("a file sits in a directory");
+                create_dir(dir)?;
+                let temp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+                write_durably(&temp, &bytes)?;
+                std::fs::rename(&temp, &file).map_err(|e| Error::io("cannot write", &file, e))
+            }
+            Backend::Remote(remote) => remote.put(path, bytes),
+        }
+    }
+
+    /// Writes the file `path` only if there is none: it appears whole or not at all, and of
+    /// two writers only one succeeds. Returns false when `path` existed.
+    pub fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                let dir = file.parent().expect("a file sits in a directory");
+                create_dir(dir)?;
+                // A durable temporary file hard-linked into place: the link fails when the
+                // target exists.
+                let temp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+                write_durably(&temp, &bytes)?;
+                let linked = std::fs::hard_link(&temp, &file);
+                let _ = std::fs::remove_file(&temp);
+                match linked {
+                    Ok(()) => {
+                        sync_dir(dir)?;
+                        Ok(true)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(Error::io("cannot commit", &file, e)),
+                }
+            }
+            Backend::Remote(remote) => remote.put_if_absent(path, bytes),
+        }
+    }
+
+    /// Removes the file `path`; one that is gone already is fine.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                match std::fs::remove_file(&file) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::io("cannot remove", file, e)),
+                }
+            }
+            Backend::Remote(remote) => remote.delete(path),
+        }
+    }
+
+    /// Every file under the directory `dir` (relative to the lake), recursively, sorted by
+    /// path; none when it does not exist.
+    pub fn list(&self, dir: &str) -> Result<Vec<Entry>> {
+        let mut entries = match &self.inner.backend {
+            Backend::Local(root) => list_local(root, dir)?,
+            Backend::Remote(remote) => remote.list(dir)?,
+        };
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+
+    /// Whether anything is stored under the directory `dir`.
+    pub fn has_dir(&self, dir: &str) -> Result<bool> {
+        match &self.inner.backend {
+            Backend::Local(root) => Ok(Lake::local_path(root, dir).is_dir()),
+            Backend::Remote(remote) => remote.has_any(dir),
+        }
+    }
+
+    /// Removes the directory `dir` and everything under it.
+    pub fn delete_dir(&self, dir: &str) -> Result<()> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let path = Lake::local_path(root, dir);
+                match std::fs::remove_dir_all(&path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::io("cannot remove", path, e)),
+                }
+            }
+            Backend::Remote(remote) => {
+                for entry in remote.list(dir)? {
+                    remote.delete(&entry.path)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts writing the new file `path`: written in place on a local disk, staged in a
+    /// local temporary file and uploaded by [`Sink::finish`] on object storage.
+    pub fn create(&self, path: &str) -> Result<Sink> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                create_dir(file.parent().expect("a file sits in a directory"))?;
+                let out =
+                    File::create_new(&file).map_err(|e| Error::io("cannot create", &file, e))?;
+                Ok(Sink {
+                    out: BufWriter::with_capacity(1 << 20, out),
+                    local: file,
+                    upload: None,
+                })
+            }
+            Backend::Remote(remote) => {
+                let temp = tempfile::Builder::new()
+                    .prefix("convlake-upload-")
+                    .tempfile()
+                    .map_err(|e| Error::io("cannot create", std::env::temp_dir(), e))?;
+                let (out, temp_path) = temp.into_parts();
+                Ok(Sink {
+                    out: BufWriter::with_capacity(1 << 20, out),
+                    local: temp_path.to_path_buf(),
+                    upload: Some((remote.clone(), path.to_string(), temp_path)),
+                })
+            }
+        }
+    }
+
+    /// The file `path`, for reading Parquet from (downloaded whole from object storage).
+    pub fn open_file(&self, path: &str) -> Result<Source> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                Ok(Source::File(
+                    File::open(&file).map_err(|e| Error::io("cannot open", &file, e))?,
+                ))
+            }
+            Backend::Remote(remote) => match remote.read(path)? {
+                Some(bytes) => Ok(Source::Bytes(bytes)),
+                None => Err(Error::Lake {
+                    path: self.describe(path),
+                    reason: "the file is missing".into(),
+                    hint: "something other than convlake removed it; run convlake vacuum, or re-ingest the exports".into(),
+                }),
+            },
+        }
+    }
+
+    /// The file `path`, streamed (from object storage, a few chunks ahead of the reader).
+    pub fn stream(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let file = Lake::local_path(root, path);
+                Ok(Box::new(
+                    File::open(&file).map_err(|e| Error::io("cannot open", &file, e))?,
+                ))
+            }
+            Backend::Remote(remote) => Ok(remote.stream(path)),
+        }
+    }
+
+    /// A local directory for the work files of the ingest `txn` (inside a local lake, so it is
+    /// on the same disk; in the system's temporary directory for a lake on object storage).
+    pub fn staging_dir(&self, txn: &str) -> PathBuf {
+        match &self.inner.backend {
+            Backend::Local(root) => root.join("_convlake").join("staging").join(txn),
+            Backend::Remote(_) => std::env::temp_dir().join("convlake-staging").join(txn),
+        }
+    }
+}
+
+/// A file being written (see [`Lake::create`]).
+pub struct Sink {
+    out: BufWriter<File>,
+    local: PathBuf,
+    upload: Option<(Remote, String, tempfile::TempPath)>,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Sink {
+    /// Makes the file durable (uploads it to object storage); returns its size in bytes.
+    pub fn finish(self) -> Result<u64> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io("cannot write", &self.local, e.into_error()))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("cannot read", &self.local, e))?
+            .len();
+        match self.upload {
+            None => file
+                .sync_all()
+                .map_err(|e| Error::io("cannot write", &self.local, e))?,
+            Some((remote, path, temp)) => {
+                drop(file);
+                remote.upload(&temp, &path, size)?;
+            }
+        }
+        Ok(size)
+    }
+}
+
+/// A file opened for reading Parquet (see [`Lake::open_file`]).
+pub enum Source {
+    /// A local file.
+    File(File),
+    /// A downloaded object.
+    Bytes(Bytes),
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    (|| {
+        let mut file = File::create_new(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })()
+    .map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Makes a creation in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot sync", dir, e))
+}
+
+fn list_local(root: &Path, dir: &str) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    let mut stack = vec![Lake::local_path(root, dir)];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("cannot list", &d, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list", &d, e))?;
+            let path = entry.path();
+            let meta = entry
+                .metadata()
+                .map_err(|e| Error::io("cannot list", &path, e))?;
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                let modified_ms = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as i64);
+                out.push(Entry {
+                    path: relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    size: meta.len(),
+                    modified_ms,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_files_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), &StorageOptions::default()).unwrap();
+        assert!(lake.read("a/b.json").unwrap().is_none());
+        assert!(lake.put_if_absent("a/b.json", b"one".to_vec()).unwrap());
+        assert!(!lake.put_if_absent("a/b.json", b"two".to_vec()).unwrap());
+        assert_eq!(&lake.read("a/b.json").unwrap().unwrap()[..], b"one");
+        lake.put("a/c/d.json", b"x".to_vec()).unwrap();
+        let listed: Vec<String> = lake
+            .list("a")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(listed, ["a/b.json", "a/c/d.json"]);
+        lake.delete("a/b.json").unwrap();
+        lake.delete("a/b.json").unwrap();
+        assert!(lake.has_dir("a/c").unwrap());
+        lake.delete_dir("a").unwrap();
+        assert!(lake.list("a").unwrap().is_empty());
+        let mut sink = lake.create("t/x.bin").unwrap();
+        sink.write_all(b"12345").unwrap();
+        assert_eq!(sink.finish().unwrap(), 5);
+        assert!(lake.create("t/x.bin").is_err(), "create never overwrites");
+    }
+
+    #[test]
+    fn file_urls_are_local() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path()).unwrap();
+        let lake = Lake::open(url.as_str(), &StorageOptions::default()).unwrap();
+        assert_eq!(lake.local_root(), Some(dir.path()));
+    }
+}
