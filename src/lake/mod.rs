@@ -1,4 +1,5 @@
-//! The lake: one Delta Lake table per table of the SQL contract under one directory,
+//! The lake: one Delta Lake table per table of the SQL contract under one directory or
+//! object-store prefix (see [`crate::storage`]),
 //! partitioned by month, with a lake-level log that keeps the six tables moving together.
 //!
 //! [`layout`] says where everything sits, [`files`] owns the Parquet settings and row order,

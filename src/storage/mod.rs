@@ -252,9 +252,10 @@ impl Lake {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
                 match std::fs::remove_file(&file) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(Error::io("cannot remove", file, e)),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(Error::io("cannot remove", file, e))
+                    }
+                    _ => Ok(()),
                 }
             }
             Backend::Remote(remote) => remote.delete(path),
@@ -277,26 +278,6 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => Ok(Lake::local_path(root, dir).is_dir()),
             Backend::Remote(remote) => remote.has_any(dir),
-        }
-    }
-
-    /// Removes the directory `dir` and everything under it.
-    pub fn delete_dir(&self, dir: &str) -> Result<()> {
-        match &self.inner.backend {
-            Backend::Local(root) => {
-                let path = Lake::local_path(root, dir);
-                match std::fs::remove_dir_all(&path) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(Error::io("cannot remove", path, e)),
-                }
-            }
-            Backend::Remote(remote) => {
-                for entry in remote.list(dir)? {
-                    remote.delete(&entry.path)?;
-                }
-                Ok(())
-            }
         }
     }
 
@@ -503,7 +484,7 @@ mod tests {
         lake.delete("a/b.json").unwrap();
         lake.delete("a/b.json").unwrap();
         assert!(lake.has_dir("a/c").unwrap());
-        lake.delete_dir("a").unwrap();
+        lake.delete("a/c/d.json").unwrap();
         assert!(lake.list("a").unwrap().is_empty());
         let mut sink = lake.create("t/x.bin").unwrap();
         sink.write_all(b"12345").unwrap();

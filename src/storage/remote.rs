@@ -67,34 +67,20 @@ impl Remote {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
         };
+        // The three builders share their shape, not a trait.
+        macro_rules! build {
+            ($builder:expr) => {{
+                let mut builder = $builder.with_url(url.as_str()).with_retry(retry);
+                for (key, value) in options.iter() {
+                    builder = builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
+                }
+                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }};
+        }
         let built = match url.scheme() {
-            "s3" | "s3a" => {
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_url(url.as_str())
-                    .with_retry(retry);
-                for (key, value) in options.iter() {
-                    builder = builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                }
-                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
-            "gs" => {
-                let mut builder = GoogleCloudStorageBuilder::from_env()
-                    .with_url(url.as_str())
-                    .with_retry(retry);
-                for (key, value) in options.iter() {
-                    builder = builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                }
-                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
-            scheme if SCHEMES.contains(&scheme) => {
-                let mut builder = MicrosoftAzureBuilder::from_env()
-                    .with_url(url.as_str())
-                    .with_retry(retry);
-                for (key, value) in options.iter() {
-                    builder = builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                }
-                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
+            "s3" | "s3a" => build!(AmazonS3Builder::from_env()),
+            "gs" => build!(GoogleCloudStorageBuilder::from_env()),
+            scheme if SCHEMES.contains(&scheme) => build!(MicrosoftAzureBuilder::from_env()),
             other => {
                 return Err(Error::Usage(format!(
                     "--lake {}: convlake does not know {other}:// locations; give a directory, or an s3://, gs://, az:// or abfss:// URL",
