@@ -205,7 +205,8 @@ pub fn delta_schema(table: Table) -> Result<StructType> {
 /// Opens `table` of the lake at `lake` at `version` (the latest without one); `None` when
 /// the table does not exist yet.
 pub async fn open(lake: &Lake, table: Table, version: Option<u64>) -> Result<Option<DeltaTable>> {
-    if !lake.has_dir(&layout::delta_log_dir(table))? {
+    // A version given comes from a lake record, which only names tables that exist.
+    if version.is_none() && !lake.has_dir(&layout::delta_log_dir(table))? {
         return Ok(None);
     }
     let mut builder = builder(lake, table)?;

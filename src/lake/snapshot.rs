@@ -103,22 +103,27 @@ pub async fn load(lake: &Lake, as_of: AsOf) -> Result<Snapshot> {
         return Ok(Snapshot::default());
     };
     let record = log::read_record(lake, version)?;
+    // The tables' logs are read at once: on object storage, each is a few round trips.
+    let opened = futures::future::try_join_all(Table::ALL.iter().filter_map(|&table| {
+        let table_version = *record.tables.get(table.name())?;
+        Some(async move {
+            let opened = delta::open(lake, table, Some(table_version))
+                .await?
+                .ok_or_else(|| Error::Lake {
+                    path: lake.describe(layout::table_dir(table)),
+                    reason: format!(
+                        "lake version {version} names table {} but it has no Delta log",
+                        table.name()
+                    ),
+                    hint: "the table directory was removed or moved; restore it from a backup"
+                        .into(),
+                })?;
+            Ok::<_, Error>((table, delta::live_files(&opened)?))
+        })
+    }))
+    .await?;
     let mut tables = BTreeMap::new();
-    for table in Table::ALL {
-        let Some(&table_version) = record.tables.get(table.name()) else {
-            continue;
-        };
-        let opened = delta::open(lake, table, Some(table_version))
-            .await?
-            .ok_or_else(|| Error::Lake {
-                path: lake.describe(layout::table_dir(table)),
-                reason: format!(
-                    "lake version {version} names table {} but it has no Delta log",
-                    table.name()
-                ),
-                hint: "the table directory was removed or moved; restore it from a backup".into(),
-            })?;
-        let files = delta::live_files(&opened)?;
+    for (table, files) in opened {
         if as_of != AsOf::Latest {
             // Superseded files go right after a commit unless history is kept: say so
             // instead of failing on the first missing file.
