@@ -29,7 +29,8 @@ pub(crate) struct IngestArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
-    /// Wait for another process changing the lake instead of failing.
+    /// Wait for another process changing the lake instead of failing (on object storage:
+    /// ingest again on top of a commit that won the race).
     #[arg(long)]
     wait: bool,
     /// Decoder threads (default: one per core).

@@ -209,10 +209,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
-                let dir = file.parent().expect("a file sits in a directory");
-                create_dir(dir)?;
-                let temp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-                write_durably(&temp, &bytes)?;
+                let temp = stage_beside(&file, &bytes)?;
                 std::fs::rename(&temp, &file).map_err(|e| Error::io("cannot write", &file, e))
             }
             Backend::Remote(remote) => remote.put(path, bytes),
@@ -225,17 +222,14 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
-                let dir = file.parent().expect("a file sits in a directory");
-                create_dir(dir)?;
                 // A durable temporary file hard-linked into place: the link fails when the
                 // target exists.
-                let temp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-                write_durably(&temp, &bytes)?;
+                let temp = stage_beside(&file, &bytes)?;
                 let linked = std::fs::hard_link(&temp, &file);
                 let _ = std::fs::remove_file(&temp);
                 match linked {
                     Ok(()) => {
-                        sync_dir(dir)?;
+                        sync_dir(file.parent().expect("a file sits in a directory"))?;
                         Ok(true)
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -406,13 +400,19 @@ fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))
 }
 
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` durably to a new temporary file in `file`'s directory (created if need
+/// be), to be moved or linked into place; returns its path.
+fn stage_beside(file: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let dir = file.parent().expect("a file sits in a directory");
+    create_dir(dir)?;
+    let temp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
     (|| {
-        let mut file = File::create_new(path)?;
-        file.write_all(bytes)?;
-        file.sync_all()
+        let mut out = File::create_new(&temp)?;
+        out.write_all(bytes)?;
+        out.sync_all()
     })()
-    .map_err(|e| Error::io("cannot write", path, e))
+    .map_err(|e| Error::io("cannot write", &temp, e))?;
+    Ok(temp)
 }
 
 /// Makes a creation in `dir` durable.
