@@ -85,10 +85,12 @@ fn killed_ingests_leave_old_or_new_state_and_rerun_converges() {
     let after = content(&reference);
     assert_ne!(before["conversations"].len(), after["conversations"].len());
 
-    // Timed kills spread over the whole run (a little past its end too), then crashes right
-    // after the 1st to 6th table commit (six tables change: the last of these falls between
-    // the last table commit and the lake record).
-    let kills = 20;
+    // Timed kills spread over one and a half times the reference run (about 19 of them within
+    // it: a run under load from the other tests can take longer than the reference did, and
+    // the last kills must still land after the commit), then crashes right after the 1st to
+    // 6th table commit (six tables change: the last of these falls between the last table
+    // commit and the lake record).
+    let kills = 28;
     let (mut saw_old, mut saw_new) = (0, 0);
     for k in 0..kills + 6 {
         let lake = dir.path().join(format!("kill-{k}"));
@@ -96,7 +98,7 @@ fn killed_ingests_leave_old_or_new_state_and_rerun_converges() {
         if k < kills {
             let mut child = ingest_command(&lake, &[&later, &fresh]).spawn().unwrap();
             std::thread::sleep(
-                full_run.mul_f64(k as f64 / (kills - 2) as f64)
+                full_run.mul_f64(1.5 * k as f64 / (kills - 1) as f64)
                     + Duration::from_millis(k as u64 % 3),
             );
             let _ = child.kill();
