@@ -89,7 +89,8 @@ pub fn optimize(
 }
 
 /// Compacts the months (all, or `months`) whose small files number more than
-/// `options.small_files_over` (with `explicit`, two or more). Call it holding the lock.
+/// `options.small_files_over` (with `explicit`, two or more). Call it as the lake's writer
+/// (see [`open_for_writing`]).
 pub async fn compact(
     lake: &Lake,
     settings: &Settings,
