@@ -14,8 +14,8 @@ pub mod tables;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder,
-    ListArray, MapBuilder, MapFieldNames, StringBuilder, StringDictionaryBuilder,
+    ArrayRef, BooleanBufferBuilder, BooleanBuilder, DictionaryArray, Float64Builder, Int32Builder,
+    Int64Builder, ListArray, MapBuilder, MapFieldNames, StringArray, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -120,7 +120,6 @@ finish_inner!(
     Float64Column,
     BoolColumn,
     TimestampColumn,
-    DictionaryColumn,
     MapColumn
 );
 
@@ -150,8 +149,24 @@ impl Default for TimestampColumn {
 }
 
 /// Builds dictionary-encoded enum columns; unknown values are stored like known ones.
+///
+/// Enum columns hold a handful of distinct values, so a value is found by comparing it with
+/// those seen so far (the last one first) instead of hashing every value as a general
+/// dictionary builder does (about 3% of an ingest's CPU time). Past [`SCAN_LIMIT`] distinct
+/// values (wire values no vocabulary knows), a hash index takes over.
 #[derive(Default)]
-pub struct DictionaryColumn(StringDictionaryBuilder<Int32Type>);
+pub struct DictionaryColumn {
+    keys: Int32Builder,
+    /// The distinct values, in the order first seen (their index is their key).
+    seen: Vec<Box<str>>,
+    /// The key of the last value appended.
+    last: Option<i32>,
+    /// Keys by value, once there are more than [`SCAN_LIMIT`] values.
+    index: std::collections::HashMap<Box<str>, i32>,
+}
+
+/// Distinct values of an enum column found by scanning; more go through a hash index.
+const SCAN_LIMIT: usize = 32;
 
 leaf_column!(Text<'a>, Utf8Column, DataType::Utf8, |b, v| b
     .append_value(v.as_str()));
@@ -183,12 +198,41 @@ impl<'a, V: Vocabulary> ColumnBuilder<Enum<'a, V>> for DictionaryColumn {
 impl DictionaryColumn {
     /// Appends a value, or a null.
     pub fn append_str(&mut self, value: Option<&str>) {
-        match value {
-            Some(v) => {
-                self.0.append_value(v);
+        let Some(v) = value else {
+            self.keys.append_null();
+            return;
+        };
+        let found = match self.last {
+            Some(k) if *self.seen[k as usize] == *v => Some(k),
+            _ if self.seen.len() > SCAN_LIMIT => self.index.get(v).copied(),
+            _ => self.seen.iter().position(|s| **s == *v).map(|k| k as i32),
+        };
+        let key = found.unwrap_or_else(|| {
+            let key = self.seen.len() as i32;
+            self.seen.push(v.into());
+            if self.seen.len() > SCAN_LIMIT {
+                if self.index.is_empty() {
+                    self.index = (0..).zip(&self.seen).map(|(k, s)| (s.clone(), k)).collect();
+                } else {
+                    self.index.insert(v.into(), key);
+                }
             }
-            None => self.0.append_null(),
-        }
+            key
+        });
+        self.last = Some(key);
+        self.keys.append_value(key);
+    }
+}
+
+impl FinishColumn for DictionaryColumn {
+    fn finish(&mut self) -> ArrayRef {
+        let values = StringArray::from_iter_values(self.seen.drain(..));
+        self.last = None;
+        self.index.clear();
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(self.keys.finish(), Arc::new(values))
+                .expect("every key indexes a value seen"),
+        )
     }
 }
 
@@ -297,6 +341,41 @@ impl<B: FinishColumn> FinishColumn for ListColumn<B> {
 mod tests {
     use super::*;
     use arrow::array::Array;
+
+    #[test]
+    fn enum_dictionaries_keep_values_and_first_seen_order() {
+        let mut b = DictionaryColumn::default();
+        // A few values, then many more than a scan covers (values no vocabulary knows).
+        let values: Vec<String> = ["voice", "chat", "voice"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..100).map(|i| format!("v{}", i % 70)))
+            .collect();
+        for v in &values {
+            b.append_str(Some(v));
+        }
+        b.append_str(None);
+        let array = b.finish();
+        let dictionary = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int32Type>>()
+            .unwrap();
+        assert_eq!(dictionary.values().len(), 72);
+        let strings = dictionary
+            .values()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!((strings.value(0), strings.value(1)), ("voice", "chat"));
+        for (i, v) in values.iter().enumerate() {
+            let key = dictionary.keys().value(i) as usize;
+            assert_eq!(strings.value(key), v);
+        }
+        assert!(dictionary.is_null(values.len()));
+        // Finishing starts afresh.
+        b.append_str(Some("email"));
+        assert_eq!(b.finish().len(), 1);
+    }
 
     #[test]
     fn builders_produce_their_declared_types() {
