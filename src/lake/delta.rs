@@ -349,16 +349,3 @@ pub fn delta_error(table: Table, source: DeltaTableError) -> Error {
         source: Box::new(source),
     }
 }
-
-/// The latest Delta version of every table, creating the tables a new lake lacks.
-pub async fn table_versions(lake: &Lake) -> Result<std::collections::BTreeMap<String, u64>> {
-    let mut versions = std::collections::BTreeMap::new();
-    for table in Table::ALL {
-        let opened = open_or_create(lake, table).await?;
-        versions.insert(
-            table.name().to_string(),
-            opened.version().unwrap_or_default() as u64,
-        );
-    }
-    Ok(versions)
-}

@@ -34,7 +34,7 @@ use crate::lake::layout::{self, Month};
 use crate::lake::log::{self, Change, Plan};
 use crate::lake::settings::Settings;
 use crate::lake::snapshot::{self, AsOf};
-use crate::lake::{block_on, delta, open_for_writing};
+use crate::lake::{block_on, open_for_writing};
 use crate::schema::{Table, CONVERSATION_START};
 use crate::storage::{Lake, Sink};
 
@@ -145,7 +145,7 @@ pub async fn compact(
     summary.version = Some(version);
     let plan = Plan {
         version,
-        base: delta::table_versions(lake).await?,
+        base: base.base_versions(lake).await?,
         changes,
         compaction: true,
         operation: serde_json::json!({ "optimize": &summary }),

@@ -65,6 +65,24 @@ impl Snapshot {
             .as_ref()
             .and_then(|r| r.tables.get(table.name()).copied())
     }
+
+    /// The Delta version of every table that a commit on top of this (latest, recovered)
+    /// state starts from: the record's, without opening the tables again; a table the record
+    /// does not name (a new lake) is opened, or created at version 0.
+    pub async fn base_versions(&self, lake: &Lake) -> Result<BTreeMap<String, u64>> {
+        let mut versions = BTreeMap::new();
+        for table in Table::ALL {
+            let version = match self.table_version(table) {
+                Some(v) => v,
+                None => delta::open_or_create(lake, table)
+                    .await?
+                    .version()
+                    .unwrap_or_default() as u64,
+            };
+            versions.insert(table.name().to_string(), version);
+        }
+        Ok(versions)
+    }
 }
 
 /// Reads the lake at `lake` as of `as_of`.

@@ -250,6 +250,27 @@ fn a_lake_on_s3_answers_like_a_local_one_at_every_step() {
     }
 }
 
+/// Runs one `convlake ingest ARGS… INPUT` per input, all at once; returns their outputs.
+fn ingest_at_once(lake: &str, args: &[&str], inputs: &[&str]) -> Vec<std::process::Output> {
+    let children: Vec<_> = inputs
+        .iter()
+        .map(|input| {
+            let mut command = convlake(lake, &["ingest", "--no-compact"]);
+            command
+                .args(args)
+                .arg(input)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
 #[test]
 fn concurrent_ingests_on_s3_end_as_if_run_one_after_the_other() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,20 +278,7 @@ fn concurrent_ingests_on_s3_end_as_if_run_one_after_the_other() {
     let a = export(dir.path(), 300, 41, 0.0);
     let b = export(dir.path(), 300, 42, 0.0);
     // Without --wait, one may lose: it must say so and leave nothing of its own.
-    let children: Vec<_> = [&a, &b]
-        .iter()
-        .map(|input| {
-            convlake(&s3, &["ingest", "--no-compact", input])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outputs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outputs = ingest_at_once(&s3, &[], &[&a, &b]);
     let mut succeeded = Vec::new();
     for (input, out) in [&a, &b].iter().zip(&outputs) {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -292,17 +300,7 @@ fn concurrent_ingests_on_s3_end_as_if_run_one_after_the_other() {
     assert_same_rows(&rows(&s3), &rows(&local));
     // With --wait, both commit, whatever the order.
     let s3 = bucket("concurrent-wait");
-    let children: Vec<_> = [&a, &b]
-        .iter()
-        .map(|input| {
-            convlake(&s3, &["ingest", "--wait", "--no-compact", input])
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
+    for out in ingest_at_once(&s3, &["--wait"], &[&a, &b]) {
         assert!(
             out.status.success(),
             "{}",

@@ -46,7 +46,7 @@ use crate::lake::log::{self, Plan};
 use crate::lake::optimize::{self, CompactOptions};
 use crate::lake::settings::Settings;
 use crate::lake::snapshot::Snapshot;
-use crate::lake::{block_on, delta, open_for_writing};
+use crate::lake::{block_on, open_for_writing};
 use crate::model::audit::DriftReport;
 use crate::schema::{pages_schema, Table, CONVERSATION_DATE, CONVERSATION_ID, CONVERSATION_START};
 use crate::storage::{Lake, Sink};
@@ -301,9 +301,10 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
             .collect();
         if let Err(e) = commit(lake, base, settings, written, &mut summary, started) {
             if matches!(e, Error::Conflict { .. }) {
-                // Nothing refers to this ingest's files: they go (best effort; vacuum
-                // removes what remains).
-                for path in &added {
+                // Nothing refers to this ingest's files, rejects or pages: they go (best
+                // effort; vacuum removes what remains), and a retry writes its own.
+                let own = [layout::rejects_file(&txn), layout::pages_file(&txn)];
+                for path in added.iter().chain(&own) {
                     let _ = lake.delete(path);
                 }
                 let _ = std::fs::remove_dir_all(&staging);
@@ -349,7 +350,7 @@ fn commit(
     summary: &mut IngestSummary,
     started: Instant,
 ) -> Result<()> {
-    let base_versions = block_on(delta::table_versions(lake))?;
+    let base_versions = block_on(base.base_versions(lake))?;
     let mut changes = BTreeMap::new();
     for (table, change) in written {
         summary.bytes_out += change.add.iter().map(|f| f.bytes).sum::<u64>();
