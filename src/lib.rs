@@ -7,7 +7,8 @@
 //! The modules follow the data's trip: [`ingest`] (inputs → framing → decoding), [`model`]
 //! (the Genesys data model), [`columnar`] (Arrow builders), [`schema`] (the tables),
 //! [`lake`] (Delta tables, commits across tables, compaction), [`storage`] (where a lake lives:
-//! local disk or object storage), [`catalog`] (the SQL session).
+//! local disk or object storage), [`catalog`] (the SQL session), [`analytics`] (the Genesys
+//! Analytics API's aggregate and detail queries over the lake, offline and over HTTP).
 //!
 //! ```no_run
 //! use convlake::ingest::{discover, DecoderBuilder};
@@ -20,6 +21,7 @@
 //! # Ok::<(), convlake::Error>(())
 //! ```
 
+pub mod analytics;
 pub mod catalog;
 pub mod cli;
 pub mod columnar;

@@ -1,6 +1,7 @@
 -- report: abandons
 -- measures: time-to-abandon distribution per queue, short versus long abandons.
--- grain: queue_id × wait band × short (true/false), over the whole interval.
+-- grain: queue_id × wait band × short (true/false), over the whole interval; abandons whose
+--   session names no queue keep an empty (NULL) queue_id, as Genesys keeps a group without the key.
 -- parameters: $interval_start, $interval_end, $min_date, $max_date, $queues, $media_types.
 -- definition (DESIGN.md "Metrics"): an abandon is a tAbandon metric on the queue session,
 --   its value the time in queue; it is short when the session also has tShortAbandon.
@@ -9,7 +10,7 @@ WITH a AS (
     FROM metrics
     WHERE conversation_date BETWEEN $min_date AND $max_date
       AND emit_date >= $interval_start AND emit_date < $interval_end
-      AND name = 'tAbandon' AND queue_id IS NOT NULL
+      AND name = 'tAbandon'
       AND ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
       AND ($media_types = '' OR array_has(string_to_array($media_types, ','), CAST(media_type AS VARCHAR)))
 ),

@@ -1,7 +1,8 @@
 -- report: agent_performance
 -- measures: per agent and interval: answered, handled, talk, hold and after-call work (totals
 --   and averages), average handle time, transfers (blind and consult), not-responding alerts.
--- grain: user_id × interval_start (buckets of $granularity in time zone $tz).
+-- grain: user_id × interval_start (buckets of $granularity in time zone $tz); agent sessions
+--   without a user keep an empty (NULL) user_id.
 -- parameters: $interval_start, $interval_end, $tz, $granularity, $min_date, $max_date,
 --   $users, $queues, $media_types (comma-separated filters, '' for all).
 -- definition (DESIGN.md "Metrics"): a metric counts in the interval of its emitDate;
@@ -14,7 +15,7 @@ WITH m AS (
     FROM metrics
     WHERE conversation_date BETWEEN $min_date AND $max_date
       AND emit_date >= $interval_start AND emit_date < $interval_end
-      AND purpose = 'agent' AND user_id IS NOT NULL
+      AND purpose = 'agent'
       AND ($users = '' OR array_has(string_to_array($users, ','), user_id))
       AND ($queues = '' OR array_has(string_to_array($queues, ','), queue_id))
       AND ($media_types = '' OR array_has(string_to_array($media_types, ','), CAST(media_type AS VARCHAR)))

@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod api_cmd;
 mod demo_cmd;
 mod ingest_cmd;
 pub mod output;
@@ -64,6 +65,12 @@ enum Command {
     Schema(schema_cmd::SchemaArgs),
     /// Write a realistic synthetic export (for trying things out, tests and benchmarks).
     Generate(GenerateArgs),
+    /// Answer a Genesys conversation aggregate query body (JSON) from the lake.
+    Aggregate(api_cmd::AggregateArgs),
+    /// Answer a Genesys conversation detail query body (JSON) from the lake.
+    Details(api_cmd::DetailsArgs),
+    /// Serve the Genesys Analytics API (aggregate and detail queries) over HTTP.
+    Serve(Box<api_cmd::ServeArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -118,6 +125,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => runtime()?.block_on(demo_cmd::run(&lake()?, &args)),
         Command::Schema(args) => schema_cmd::run(&args),
         Command::Generate(args) => generate(args),
+        Command::Aggregate(args) => runtime()?.block_on(api_cmd::run_aggregate(&lake()?, &args)),
+        Command::Details(args) => runtime()?.block_on(api_cmd::run_details(&lake()?, &args)),
+        Command::Serve(args) => runtime()?.block_on(api_cmd::run_serve(lake()?, &args)),
     }
 }
 

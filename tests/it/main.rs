@@ -1,5 +1,6 @@
 //! convlake's integration tests: one binary, one module per area, a shared `util`.
 
+mod analytics;
 mod catalog;
 mod cli;
 mod crash;

@@ -380,3 +380,67 @@ fn every_report_file_is_built_in_and_documented() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_without_a_queue_stay_in_a_row_with_an_empty_queue() {
+    // The fixture, plus conv-f: an ACD session whose segment names no queue, abandoned after
+    // 15 s. Genesys keeps such metrics in a group without the queue key; so do the reports.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = fixture_lake(dir.path());
+    let extra = dir.path().join("no-queue.ndjson");
+    let record = serde_json::json!({
+        "conversationId": "conv-f", "conversationStart": "2026-11-02T15:00:00.000Z",
+        "participants": [{"participantId": "f-acd", "purpose": "acd", "sessions": [{
+            "sessionId": "f-s", "mediaType": "voice", "direction": "inbound",
+            "segments": [{"segmentType": "interact", "segmentStart": "2026-11-02T15:00:00.000Z", "segmentEnd": "2026-11-02T15:00:15.000Z"}],
+            "metrics": [
+                {"name": "nOffered", "value": 1, "emitDate": "2026-11-02T15:00:00.000Z"},
+                {"name": "tAcd", "value": 15000, "emitDate": "2026-11-02T15:00:15.000Z"},
+                {"name": "tAbandon", "value": 15000, "emitDate": "2026-11-02T15:00:15.000Z"}]}]}]
+    });
+    std::fs::write(&extra, record.to_string()).unwrap();
+    ingest(
+        &convlake::Lake::local(&lake),
+        discover(&[extra]).unwrap(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    let ctx = convlake::catalog::open(&convlake::Lake::local(&lake))
+        .await
+        .unwrap();
+    let all = reports(None).unwrap();
+    let bound = day_params().bind().unwrap();
+    let run = |name: &str| {
+        let report = all.iter().find(|r| r.name == name).unwrap().clone();
+        let ctx = ctx.clone();
+        let bound = bound.clone();
+        async move { rows(&run_one(&ctx, &report, &bound).await.unwrap()) }
+    };
+    let queue = run("queue_performance").await;
+    let offered: Vec<(String, String, String)> = queue
+        .iter()
+        .map(|r| {
+            (
+                r["queue_id"].clone(),
+                r["offered"].clone(),
+                r["abandoned"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        vec![
+            (
+                "q1-0000-sales".to_string(),
+                "5".to_string(),
+                "2".to_string()
+            ),
+            (String::new(), "1".into(), "1".into()),
+        ]
+    );
+    let abandons = run("abandons").await;
+    assert!(
+        abandons.iter().any(|r| r["queue_id"].is_empty()),
+        "{abandons:?}"
+    );
+}
