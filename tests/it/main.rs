@@ -13,6 +13,7 @@ mod reference;
 mod reports;
 mod roundtrip;
 mod s3;
+mod serve;
 mod slt;
 mod util;
 mod years;

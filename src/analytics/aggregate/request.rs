@@ -289,18 +289,19 @@ impl AggregateBody {
     }
 
     fn check_ranking(&self, metrics: &[String]) -> Result<Option<Ranking>, ApiError> {
-        let descending =
-            match self.query_type.as_deref().unwrap_or("groupBy") {
-                "groupBy" => return Ok(None),
-                "topN" => true,
-                "bottomN" => false,
-                other => return Err(ApiError::bad_request(
+        let descending = match self.query_type.as_deref().unwrap_or("groupBy") {
+            "groupBy" => return Ok(None),
+            "topN" => true,
+            "bottomN" => false,
+            other => {
+                return Err(ApiError::bad_request(
                     "invalid.value",
                     format!(
                         "queryType {other:?} is not one of [\"groupBy\", \"topN\", \"bottomN\"]"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let (metric, function) = match (&self.sort_metric, metrics) {
             (Some(sort), _) => (sort.name.clone(), sort.function.clone().unwrap_or_else(|| "sum".into())),
             (None, [only]) => (only.clone(), "sum".to_string()),
