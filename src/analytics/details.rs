@@ -16,6 +16,7 @@
 
 use serde::Deserialize;
 
+use super::aggregate::request::junction;
 use super::buckets::{format_utc, Interval};
 use super::{sql_string, suggest, vocab, Answer, ApiError};
 
@@ -352,17 +353,6 @@ fn range_sql(column: &str, r: super::aggregate::request::NumericRange) -> String
         }
     }
     format!("({})", terms.join(" AND "))
-}
-
-fn junction(kind: &str) -> Result<&'static str, ApiError> {
-    match kind {
-        "and" => Ok(" AND "),
-        "or" => Ok(" OR "),
-        other => Err(bad(
-            "invalid.filter",
-            format!("filter type {other:?} is not one of [\"and\", \"or\"]"),
-        )),
-    }
 }
 
 /// Compiles a filter with `predicate` for each predicate.

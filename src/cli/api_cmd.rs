@@ -12,6 +12,7 @@ use crate::analytics::aggregate::{self, AggregateBody, Settings};
 use crate::analytics::details::{self, DetailBody};
 use crate::analytics::server::{self, ServeConfig};
 use crate::analytics::{parse_body, Answer, ApiError};
+use crate::cli::report_cmd::parse_queue_target;
 use crate::cli::sql_cmd::parse_size;
 use crate::functions::{parse_duration, Granularity};
 use crate::storage::Lake;
@@ -46,17 +47,6 @@ pub(crate) struct SettingsArgs {
     /// Most (bucket × group) cells in one answer.
     #[arg(long, default_value_t = 100_000)]
     max_cells: usize,
-}
-
-fn parse_queue_target(text: &str) -> Result<(String, u32), String> {
-    let (queue, seconds) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected QUEUE_ID=SECONDS, got {text:?}"))?;
-    let seconds = seconds
-        .trim()
-        .parse()
-        .map_err(|_| format!("{seconds:?} is not a whole number of seconds"))?;
-    Ok((queue.trim().to_string(), seconds))
 }
 
 impl SettingsArgs {

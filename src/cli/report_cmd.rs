@@ -74,7 +74,8 @@ pub(crate) struct RunArgs {
     reports_dir: Option<PathBuf>,
 }
 
-fn parse_queue_target(text: &str) -> Result<(String, u32), String> {
+/// Parses `QUEUE_ID=SECONDS` (per-queue service-level targets).
+pub(crate) fn parse_queue_target(text: &str) -> Result<(String, u32), String> {
     let (queue, seconds) = text
         .split_once('=')
         .ok_or_else(|| format!("expected QUEUE_ID=SECONDS, got {text:?}"))?;

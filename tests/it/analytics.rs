@@ -89,6 +89,20 @@ async fn aggregate_json(lake: &Path, body: Value, settings: &Settings) -> Value 
     serde_json::from_str(&answer.body).unwrap()
 }
 
+/// (group, count of the first metric of the first bucket) of every result.
+fn first_counts(answer: &Value) -> Vec<(Value, Value)> {
+    let results = answer["results"].as_array().unwrap();
+    results
+        .iter()
+        .map(|r| {
+            (
+                r["group"].clone(),
+                r["data"][0]["metrics"][0]["stats"]["count"].clone(),
+            )
+        })
+        .collect()
+}
+
 pub(crate) const DAY: &str = "2026-11-02T00:00:00.000Z/2026-11-03T00:00:00.000Z";
 
 fn timer(max: i64, min: i64, count: i64, sum: i64) -> Value {
@@ -299,38 +313,16 @@ async fn days_step_in_civil_time_and_multivalued_dimensions_split_or_flatten() {
         &Settings::default(),
     )
     .await;
-    let counts: Vec<(Value, Value)> = split["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["group"].clone(),
-                r["data"][0]["metrics"][0]["stats"]["count"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        counts,
+        first_counts(&split),
         vec![
             (json!({"divisionId": "d1"}), json!(2)),
             (json!({"divisionId": "d2"}), json!(1))
         ]
     );
     let flat = aggregate_json(&lake, json!({"interval": interval, "groupBy": ["divisionId"], "metrics": ["nOffered"], "flattenMultivaluedDimensions": true}), &Settings::default()).await;
-    let counts: Vec<(Value, Value)> = flat["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["group"].clone(),
-                r["data"][0]["metrics"][0]["stats"]["count"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        counts,
+        first_counts(&flat),
         vec![
             (json!({"divisionId": "d1"}), json!(1)),
             (json!({"divisionId": "d1,d2"}), json!(1))

@@ -376,7 +376,8 @@ fn check_metrics(names: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn junction(kind: &str) -> Result<&'static str, ApiError> {
+/// The SQL junction of a filter or clause `type`.
+pub(crate) fn junction(kind: &str) -> Result<&'static str, ApiError> {
     match kind {
         "and" => Ok(" AND "),
         "or" => Ok(" OR "),
