@@ -598,7 +598,7 @@ pub async fn answer(
     let run = |sql: String| async move { ctx.sql(&sql).await?.collect().await };
     let counted = run(format!("SELECT count(*) FROM ({matches})"))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::engine)?;
     let total = match counted.first() {
         Some(b) if b.num_rows() > 0 => {
             use arrow::array::AsArray;
@@ -613,7 +613,7 @@ pub async fn answer(
         "SELECT conversation_id, CAST(conversation_start AS BIGINT) AS start FROM ({matches}) ORDER BY {order} LIMIT {size} OFFSET {offset}"
     ))
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::engine)?;
     let mut ids: Vec<String> = Vec::new();
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     for batch in &page {
@@ -638,7 +638,7 @@ pub async fn answer(
             day_of(lo), day_of(hi), micros_literal(lo), micros_literal(hi),
             list.join(", ")
         );
-        for batch in run(sql).await.map_err(ApiError::internal)? {
+        for batch in run(sql).await.map_err(ApiError::engine)? {
             use arrow::array::AsArray;
             let id = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
                 .map_err(ApiError::internal)?;

@@ -54,6 +54,21 @@ impl ApiError {
         ApiError::new(500, "internal.server.error", err.to_string())
     }
 
+    /// A failure of the engine: a 413 when the query ran out of its memory, else a 500.
+    pub fn engine(err: datafusion::error::DataFusionError) -> Self {
+        if matches!(
+            err.find_root(),
+            datafusion::error::DataFusionError::ResourcesExhausted(_)
+        ) {
+            return ApiError::new(
+                413,
+                "query.too.large",
+                "the query needs more memory than each request may use: narrow the interval, the groups or the filter (the server's --query-memory sets the limit)",
+            );
+        }
+        ApiError::internal(err)
+    }
+
     /// The error as the JSON body Genesys sends.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"status\":{}}}", self.status))

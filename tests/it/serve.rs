@@ -231,6 +231,36 @@ fn as_floats(value: &Value) -> Value {
     }
 }
 
+#[test]
+fn a_query_over_its_memory_gets_a_413_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_from(dir.path(), vec![fixture("reports")], 5);
+    let server = serve(&lake, &["--query-memory", "1K"]);
+    let auth = [("Authorization", "Bearer t0k3n")];
+    let body = br#"{"interval": "2026-11-02T00:00:00Z/2026-11-03T00:00:00Z", "granularity": "PT1H", "groupBy": ["queueId", "userId"], "metrics": ["nOffered", "tHandle"]}"#;
+    for _ in 0..2 {
+        let (status, text) = post(
+            &server.url,
+            "/api/v2/analytics/conversations/aggregates/query",
+            &auth,
+            body,
+        );
+        assert_eq!(status, 413, "{text}");
+        assert!(text.contains("query.too.large"), "{text}");
+    }
+    let roomy = serve(&lake, &["--query-memory", "64M"]);
+    assert_eq!(
+        post(
+            &roomy.url,
+            "/api/v2/analytics/conversations/aggregates/query",
+            &auth,
+            body
+        )
+        .0,
+        200
+    );
+}
+
 fn base64_encode(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)

@@ -332,11 +332,11 @@ pub async fn answer(
     let bucket_fn = "convlake_aggregate_bucket";
     ctx.register_udf(bucket_udf(bucket_fn, &query.bounds));
     let (sql, extras) = statement(&query, settings, bucket_fn);
-    let df = ctx.sql(&sql).await.map_err(ApiError::internal)?;
-    let mut stream = df.execute_stream().await.map_err(ApiError::internal)?;
+    let df = ctx.sql(&sql).await.map_err(ApiError::engine)?;
+    let mut stream = df.execute_stream().await.map_err(ApiError::engine)?;
     let mut cells = response::Cells::new(&query, &extras);
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(ApiError::internal)?;
+        let batch = batch.map_err(ApiError::engine)?;
         cells.add(&batch)?;
         if cells.len() > settings.max_cells {
             return Err(too_many_cells(settings.max_cells));
