@@ -19,9 +19,9 @@ cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
 BIN="$CARGO_TARGET_DIR/release/convlake"
 mkdir -p "$WORK"
 if [ ! -d "$WORK/lake" ]; then
-  "$BIN" generate --conversations "$N" --days "$DAYS" --seed 1 --format ndjson --gzip --out "$WORK/export.ndjson.gz" 2>/dev/null
-  "$BIN" --lake "$WORK/lake" ingest "$WORK/export.ndjson.gz" >/dev/null 2>&1
-  rm -f "$WORK/export.ndjson.gz"
+  "$BIN" generate --conversations "$N" --days "$DAYS" --seed 1 --format ndjson --out "$WORK/export.ndjson" 2>/dev/null
+  "$BIN" --lake "$WORK/lake" ingest "$WORK/export.ndjson" >/dev/null 2>&1
+  rm -f "$WORK/export.ndjson"
 fi
 echo "lake: $N conversations over $DAYS days, $(du -sm "$WORK/lake" | cut -f1) MB; $RUNS runs each"
 WEEK="2026-11-09T00:00:00Z/2026-11-16T00:00:00Z"
