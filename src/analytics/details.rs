@@ -328,8 +328,7 @@ fn compare(column: &str, kind: Kind, p: &DetailPredicate, name: &str) -> Result<
                 )
             })?;
             Ok(match kind {
-                Kind::Text => format!("CAST({column} AS VARCHAR) = {}", sql_string(value)),
-                Kind::Flag | Kind::Number => {
+                Kind::Text | Kind::Flag | Kind::Number => {
                     format!("CAST({column} AS VARCHAR) = {}", sql_string(value))
                 }
                 Kind::List => format!(

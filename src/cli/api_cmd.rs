@@ -160,11 +160,12 @@ pub(crate) async fn run_aggregate(lake: &Lake, args: &AggregateArgs) -> anyhow::
         Err(e) => return print(Err(e)),
     };
     // Refuse a bad body before the lake is opened.
-    if let Err(e) = body.validate(settings.max_buckets) {
-        return print(Err(e));
-    }
+    let query = match body.validate(settings.max_buckets) {
+        Ok(q) => q,
+        Err(e) => return print(Err(e)),
+    };
     let ctx = crate::catalog::open(lake).await?;
-    print(aggregate::answer(&ctx, &body, &settings).await)
+    print(aggregate::answer_query(&ctx, &query, &settings).await)
 }
 
 pub(crate) async fn run_details(lake: &Lake, args: &DetailsArgs) -> anyhow::Result<ExitCode> {

@@ -328,13 +328,21 @@ pub async fn answer(
     body: &AggregateBody,
     settings: &Settings,
 ) -> Result<Answer, ApiError> {
-    let query = body.validate(settings.max_buckets)?;
+    answer_query(ctx, &body.validate(settings.max_buckets)?, settings).await
+}
+
+/// Answers an already validated `query` (see [`AggregateBody::validate`]).
+pub async fn answer_query(
+    ctx: &SessionContext,
+    query: &Query,
+    settings: &Settings,
+) -> Result<Answer, ApiError> {
     let bucket_fn = "convlake_aggregate_bucket";
     ctx.register_udf(bucket_udf(bucket_fn, &query.bounds));
-    let (sql, extras) = statement(&query, settings, bucket_fn);
+    let (sql, extras) = statement(query, settings, bucket_fn);
     let df = ctx.sql(&sql).await.map_err(ApiError::engine)?;
     let mut stream = df.execute_stream().await.map_err(ApiError::engine)?;
-    let mut cells = response::Cells::new(&query, &extras);
+    let mut cells = response::Cells::new(query, &extras);
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(ApiError::engine)?;
         cells.add(&batch)?;
@@ -342,11 +350,11 @@ pub async fn answer(
             return Err(too_many_cells(settings.max_cells));
         }
     }
-    let mut notices = coverage(ctx, &query, settings).await;
+    let mut notices = coverage(ctx, query, settings).await;
     if query.metrics.iter().any(|m| m == "oServiceTarget") && settings.sl_goal.is_none() {
         notices.push("oServiceTarget needs the queues' service-level goal, which exports do not hold: pass --sl-goal (e.g. 0.8)".into());
     }
-    let body = response::render(&query, &extras, settings, cells)?;
+    let body = response::render(query, &extras, settings, cells)?;
     Ok(Answer { body, notices })
 }
 
