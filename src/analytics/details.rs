@@ -14,11 +14,13 @@
 //! Evaluation, survey and resolution filters, segment property predicates and facet
 //! aggregations are refused with a 400 that says so.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use super::aggregate::request::junction;
 use super::buckets::{format_utc, Interval};
-use super::{sql_string, suggest, vocab, Answer, ApiError};
+use super::{ints, sql_string, suggest, text, vocab, Answer, ApiError};
 
 /// A conversation detail query body.
 #[derive(Debug, Clone, Deserialize)]
@@ -599,12 +601,7 @@ pub async fn answer(
         .await
         .map_err(ApiError::engine)?;
     let total = match counted.first() {
-        Some(b) if b.num_rows() > 0 => {
-            use arrow::array::AsArray;
-            let n = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)
-                .map_err(ApiError::internal)?;
-            n.as_primitive::<arrow::datatypes::Int64Type>().value(0)
-        }
+        Some(b) if b.num_rows() > 0 => ints(b.column(0))?.value(0),
         _ => 0,
     };
     let offset = (number - 1).saturating_mul(size);
@@ -616,20 +613,14 @@ pub async fn answer(
     let mut ids: Vec<String> = Vec::new();
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     for batch in &page {
-        let id = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
-            .map_err(ApiError::internal)?;
-        let starts = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Int64)
-            .map_err(ApiError::internal)?;
-        use arrow::array::AsArray;
-        let id = id.as_string::<i32>();
-        let starts = starts.as_primitive::<arrow::datatypes::Int64Type>();
+        let (id, starts) = (text(batch.column(0))?, ints(batch.column(1))?);
         for i in 0..batch.num_rows() {
             ids.push(id.value(i).to_string());
             lo = lo.min(starts.value(i));
             hi = hi.max(starts.value(i));
         }
     }
-    let mut records: Vec<(String, String)> = Vec::new();
+    let mut records: HashMap<String, String> = HashMap::new();
     if !ids.is_empty() {
         let list: Vec<String> = ids.iter().map(|i| sql_string(i)).collect();
         let sql = format!(
@@ -638,14 +629,9 @@ pub async fn answer(
             list.join(", ")
         );
         for batch in run(sql).await.map_err(ApiError::engine)? {
-            use arrow::array::AsArray;
-            let id = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
-                .map_err(ApiError::internal)?;
-            let json = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Utf8)
-                .map_err(ApiError::internal)?;
-            let (id, json) = (id.as_string::<i32>(), json.as_string::<i32>());
+            let (id, json) = (text(batch.column(0))?, text(batch.column(1))?);
             for i in 0..batch.num_rows() {
-                records.push((id.value(i).to_string(), json.value(i).trim().to_string()));
+                records.insert(id.value(i).to_string(), json.value(i).trim().to_string());
             }
         }
     }
@@ -654,7 +640,7 @@ pub async fn answer(
         out.push_str("\"conversations\":[");
         let mut first = true;
         for id in &ids {
-            let Some((_, json)) = records.iter().find(|(i, _)| i == id) else {
+            let Some(json) = records.get(id) else {
                 continue;
             };
             if !first {

@@ -116,6 +116,22 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     })
 }
 
+/// A result column as 64-bit integers (NULL stays NULL).
+pub(crate) fn ints(array: &arrow::array::ArrayRef) -> Result<arrow::array::Int64Array, ApiError> {
+    use arrow::array::AsArray;
+    let cast = arrow::compute::cast(array, &arrow::datatypes::DataType::Int64)
+        .map_err(ApiError::internal)?;
+    Ok(cast.as_primitive::<arrow::datatypes::Int64Type>().clone())
+}
+
+/// A result column as text (enums, booleans and numbers as they print).
+pub(crate) fn text(array: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray, ApiError> {
+    use arrow::array::AsArray;
+    let cast = arrow::compute::cast(array, &arrow::datatypes::DataType::Utf8)
+        .map_err(ApiError::internal)?;
+    Ok(cast.as_string::<i32>().clone())
+}
+
 /// Quotes `text` as a SQL string literal.
 pub(crate) fn sql_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

@@ -18,7 +18,7 @@ mod response;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array};
+use arrow::array::{Array, AsArray, Int32Array};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
@@ -29,6 +29,7 @@ pub use response::Stats;
 
 use self::dims::{Kind, Source};
 use super::buckets::format_utc;
+pub(crate) use super::ints;
 use super::{sql_string, Answer, ApiError};
 
 /// The settings an aggregate is answered with: what exports do not say (service-level
@@ -401,12 +402,6 @@ async fn coverage(ctx: &SessionContext, query: &Query, settings: &Settings) -> V
         Err(e) => notes.push(format!("the lake's coverage could not be read: {e}")),
     }
     notes
-}
-
-/// Reads a column of integer statistics (NULL as None).
-fn ints(array: &ArrayRef) -> Result<Int64Array, ApiError> {
-    let cast = arrow::compute::cast(array, &DataType::Int64).map_err(ApiError::internal)?;
-    Ok(cast.as_primitive::<arrow::datatypes::Int64Type>().clone())
 }
 
 /// Per-name statistics of one (group, bucket).

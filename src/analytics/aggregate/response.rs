@@ -5,14 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::DataType;
 use serde::Serialize;
 
 use super::dims::Kind;
 use super::request::Query;
 use super::{ints, Cell, Extras, Settings};
 use crate::analytics::buckets::format_utc;
-use crate::analytics::ApiError;
+use crate::analytics::{text, ApiError};
 
 /// Count, sum, minimum and maximum of some metric records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,11 +286,6 @@ impl KeyColumn {
         }
         Ok(KeyColumn::List(out))
     }
-}
-
-fn text(array: &arrow::array::ArrayRef) -> Result<StringArray, ApiError> {
-    let cast = arrow::compute::cast(array, &DataType::Utf8).map_err(ApiError::internal)?;
-    Ok(cast.as_string::<i32>().clone())
 }
 
 /// The summary of `metric` in `cell`, if it has any observations.
