@@ -94,6 +94,7 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
     let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
     lake.register(&ctx);
     ctx.add_optimizer_rule(Arc::new(crate::optimizer::GroupByDictionaryValues));
+    crate::lateral::register(&ctx)?;
     register_snapshot(&ctx, lake, &snapshot)?;
     load_views(&mut ctx).await?;
     Ok(ctx)
@@ -104,6 +105,7 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
 /// must be registered already.
 pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
     crate::functions::register(ctx);
+    ctx.register_udf(crate::postgres::json::udf());
     datafusion_functions_json::register_all(ctx)?;
     for (name, sql) in VIEWS {
         ctx.sql(sql).await.map_err(|e| {
@@ -122,6 +124,58 @@ pub fn register_snapshot(ctx: &SessionContext, lake: &Lake, snapshot: &Snapshot)
         ctx.register_table(table.name(), Arc::new(provider))?;
     }
     Ok(())
+}
+
+/// Makes a freshly opened session ready for a server (functions, catalogs of its own).
+pub type Prepare = Box<dyn Fn(&SessionContext) -> Result<()> + Send + Sync>;
+
+/// The latest committed state of a lake as a session, for servers that run for days: each
+/// call lists the lake's record versions (one listing) and reopens the session when a commit
+/// has landed since; otherwise the open session is shared.
+pub struct Follower {
+    lake: Lake,
+    prepare: Option<Prepare>,
+    current: tokio::sync::Mutex<Option<(u64, SessionContext)>>,
+}
+
+impl Follower {
+    /// Follows `lake`; `prepare` runs on each session it opens.
+    pub fn new(lake: Lake, prepare: Option<Prepare>) -> Follower {
+        Follower {
+            lake,
+            prepare,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The lake followed.
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// The latest lake version and the state of a session over it (to derive sessions from,
+    /// with a runtime of their own).
+    pub async fn latest(&self) -> Result<(u64, datafusion::execution::SessionState)> {
+        let lake = self.lake.clone();
+        let versions =
+            tokio::task::spawn_blocking(move || crate::lake::log::record_versions(&lake))
+                .await
+                .map_err(|e| Error::Internal(format!("listing the lake's versions: {e}")))??;
+        let latest = versions.last().copied().unwrap_or(0);
+        let mut current = self.current.lock().await;
+        match current.as_ref() {
+            Some((version, ctx)) if *version == latest => Ok((latest, ctx.state())),
+            _ => {
+                let ctx = open(&self.lake).await?;
+                if let Some(prepare) = &self.prepare {
+                    prepare(&ctx)?;
+                }
+                let state = ctx.state();
+                *current = Some((latest, ctx));
+                Ok((latest, state))
+            }
+        }
+    }
 }
 
 /// The partition column as the tables expose it.

@@ -83,8 +83,9 @@ pub enum Error {
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
 
-    /// Planning or running a query failed.
-    #[error("{0}")]
+    /// Planning or running a query failed (said in one line: dumps of plan structures are cut,
+    /// and SQL constructs DataFusion lacks come with a form that works).
+    #[error("{}", crate::lateral::describe(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
     /// The Delta log of a table could not be read or written.

@@ -72,16 +72,10 @@ impl std::fmt::Debug for ServeConfig {
     }
 }
 
-/// The lake session of one lake version.
-struct Current {
-    version: u64,
-    ctx: SessionContext,
-}
-
 struct AppState {
     lake: Lake,
     config: ServeConfig,
-    current: tokio::sync::Mutex<Option<Current>>,
+    follower: crate::catalog::Follower,
     issued: Mutex<HashMap<String, Instant>>,
     slots: Semaphore,
 }
@@ -107,10 +101,10 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
+        follower: crate::catalog::Follower::new(lake.clone(), None),
         lake,
         slots: Semaphore::new(config.max_concurrent.max(1)),
         config,
-        current: tokio::sync::Mutex::new(None),
         issued: Mutex::new(HashMap::new()),
     });
     let app = Router::new()
@@ -207,27 +201,7 @@ impl AppState {
 
     /// A session over the latest committed state, with its own memory pool.
     async fn session(&self) -> Result<SessionContext, ApiError> {
-        let lake = self.lake.clone();
-        let versions =
-            tokio::task::spawn_blocking(move || crate::lake::log::record_versions(&lake))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
-        let latest = versions.last().copied().unwrap_or(0);
-        let mut current = self.current.lock().await;
-        if current.as_ref().map(|c| c.version) != Some(latest) {
-            let ctx = crate::catalog::open(&self.lake)
-                .await
-                .map_err(ApiError::internal)?;
-            *current = Some(Current {
-                version: latest,
-                ctx,
-            });
-        }
-        let base = current
-            .as_ref()
-            .map(|c| c.ctx.state())
-            .ok_or_else(|| ApiError::internal("no session"))?;
+        let (_, base) = self.follower.latest().await.map_err(ApiError::internal)?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.config.query_memory_bytes, 1.0)
             .build_arc()

@@ -98,9 +98,12 @@ pub(crate) struct DetailsArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// Address of the HTTP API.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    http: SocketAddr,
+    /// Address of the HTTP API (the default, 127.0.0.1:8080, when neither --http nor --pg is
+    /// given).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    #[command(flatten)]
+    pg: crate::cli::pg_cmd::PgArgs,
     /// A file of accepted bearer tokens, one per line.
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -189,31 +192,82 @@ fn lines(path: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// Secrets (tokens, `ID:SECRET` or `USER:PASSWORD` entries) from the lines of `file` and
+/// the comma-separated list in the environment variable `env`, each with where it came from
+/// (for errors, which never quote the secret).
+pub(crate) fn secrets(file: Option<&Path>, env: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = match file {
+        Some(path) => lines(path)?
+            .into_iter()
+            .map(|l| (path.display().to_string(), l))
+            .collect(),
+        None => Vec::new(),
+    };
+    if let Ok(value) = std::env::var(env) {
+        out.extend(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| (env.to_string(), t.to_string())),
+        );
+    }
+    Ok(out)
+}
+
 pub(crate) async fn run_serve(lake: Lake, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut tokens = match &args.token_file {
-        Some(path) => lines(path)?,
-        None => Vec::new(),
+    let pg = args.pg.config()?;
+    let http = match (args.http, &pg) {
+        (Some(addr), _) => Some(addr),
+        (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+        (None, Some(_)) => None,
     };
-    if let Ok(env) = std::env::var("CONVLAKE_API_TOKENS") {
-        tokens.extend(
-            env.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
+    let http = match http {
+        Some(addr) => Some(http_config(addr, args)?),
+        None => None,
+    };
+    if !crate::lake::is_lake(&lake)? {
+        anyhow::bail!(
+            "no lake at {}: ingest exports first, or point --lake at a lake",
+            lake.describe("").display()
         );
     }
-    let mut pairs = match &args.clients_file {
-        Some(path) => lines(path)?,
-        None => Vec::new(),
+    let http_lake = lake.clone();
+    let http_server = async move {
+        match http {
+            Some(config) => {
+                server::serve(http_lake, config, |addr| {
+                    eprintln!("convlake serve: Genesys Analytics API on http://{addr} (POST /api/v2/analytics/conversations/aggregates/query, /details/query, /oauth/token)");
+                })
+                .await
+            }
+            None => std::future::pending().await,
+        }
     };
-    if let Ok(env) = std::env::var("CONVLAKE_API_CLIENTS") {
-        pairs.extend(
-            env.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
-        );
-    }
+    let pg_server = async move {
+        match pg {
+            Some(config) => {
+                crate::postgres::serve(lake, config, |addr| {
+                    eprintln!("convlake serve: PostgreSQL protocol on {addr} (psql \"host={} port={} dbname=convlake\")", addr.ip(), addr.port());
+                })
+                .await
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::try_join!(http_server, pg_server)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn http_config(addr: SocketAddr, args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+    let tokens: Vec<String> = secrets(args.token_file.as_deref(), "CONVLAKE_API_TOKENS")?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let pairs: Vec<String> = secrets(args.clients_file.as_deref(), "CONVLAKE_API_CLIENTS")?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     let mut clients = HashMap::new();
     for (i, pair) in pairs.iter().enumerate() {
         let (id, secret) = pair.split_once(':').ok_or_else(|| {
@@ -221,14 +275,8 @@ pub(crate) async fn run_serve(lake: Lake, args: &ServeArgs) -> anyhow::Result<Ex
         })?;
         clients.insert(id.trim().to_string(), secret.trim().to_string());
     }
-    if !crate::lake::is_lake(&lake)? {
-        anyhow::bail!(
-            "no lake at {}: ingest exports first, or point --lake at a lake",
-            lake.describe("").display()
-        );
-    }
-    let config = ServeConfig {
-        addr: args.http,
+    Ok(ServeConfig {
+        addr,
         tokens,
         clients,
         max_body_bytes: parse_size(&args.max_body)?,
@@ -236,10 +284,5 @@ pub(crate) async fn run_serve(lake: Lake, args: &ServeArgs) -> anyhow::Result<Ex
         query_memory_bytes: parse_size(&args.query_memory)?,
         max_concurrent: args.max_concurrent,
         settings: args.settings.settings()?,
-    };
-    server::serve(lake, config, |addr| {
-        eprintln!("convlake serve: Genesys Analytics API on http://{addr} (POST /api/v2/analytics/conversations/aggregates/query, /details/query, /oauth/token)");
     })
-    .await?;
-    Ok(ExitCode::SUCCESS)
 }

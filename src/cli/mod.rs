@@ -14,6 +14,7 @@ mod api_cmd;
 mod demo_cmd;
 mod ingest_cmd;
 pub mod output;
+mod pg_cmd;
 mod report_cmd;
 mod schema_cmd;
 mod shell_cmd;
@@ -69,7 +70,8 @@ enum Command {
     Aggregate(api_cmd::AggregateArgs),
     /// Answer a Genesys conversation detail query body (JSON) from the lake.
     Details(api_cmd::DetailsArgs),
-    /// Serve the Genesys Analytics API (aggregate and detail queries) over HTTP.
+    /// Serve the lake: the Genesys Analytics API over HTTP (--http), and SQL over the
+    /// PostgreSQL wire protocol for BI tools (--pg).
     Serve(Box<api_cmd::ServeArgs>),
 }
 

@@ -9,6 +9,7 @@ mod engines;
 mod hostile;
 mod lake;
 mod optimizer;
+mod pg;
 mod reference;
 mod reports;
 mod roundtrip;
