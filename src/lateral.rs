@@ -339,6 +339,30 @@ pub fn describe(err: &DataFusionError) -> String {
     strip_dumps(&text)
 }
 
+/// An error and its causes for a person: `error` first, then each cause on a line of its own
+/// after `  caused by: `; a DataFusion error is said with [`describe`] and ends the chain
+/// (what it wraps is in its one line already).
+pub fn report(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for (i, cause) in error.chain().enumerate() {
+        if i > 0 {
+            out.push_str("\n  caused by: ");
+        }
+        if let Some(df) = cause.downcast_ref::<DataFusionError>() {
+            out.push_str(&describe(df));
+            break;
+        }
+        out.push_str(&cause.to_string());
+        if matches!(
+            cause.downcast_ref::<crate::Error>(),
+            Some(crate::Error::DataFusion(_))
+        ) {
+            break;
+        }
+    }
+    out
+}
+
 /// Cuts `Field { … }`, `Struct(…)` and similar dumps out of `text`, and caps it at 600
 /// characters.
 fn strip_dumps(text: &str) -> String {

@@ -17,10 +17,7 @@ fn main() -> ExitCode {
             if err.chain().any(is_broken_pipe) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprintln!("error: {}", convlake::lateral::report(&err));
             ExitCode::from(2)
         }
     }

@@ -240,6 +240,6 @@ async fn execute(
     match result {
         Ok(rows) if timing => eprintln!("{rows} row(s) in {:.3}s", started.elapsed().as_secs_f64()),
         Ok(_) => {}
-        Err(e) => eprintln!("error: {e:#}"),
+        Err(e) => eprintln!("error: {}", crate::lateral::report(&e)),
     }
 }

@@ -491,15 +491,16 @@ impl ExtendedQueryHandler for Service {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let (_, Some((statement, plan))) = &portal.statement.statement {
+        if let (_, Some((statement, _))) = &portal.statement.statement {
             if is_query(statement) && allowed(statement) {
                 let runner = &self.runner;
                 let (deadline, limit) = runner.deadline(client);
-                let params = parameters(plan, portal)?;
-                let plan = plan
-                    .clone()
-                    .replace_params_with_values(&params)
-                    .map_err(pg_error)?;
+                // Planned again, over the latest lake state: drivers keep prepared statements
+                // for the life of a connection, and their results must not stay at the
+                // version of the first parse.
+                let plan = runner.plan(statement, deadline, limit).await?;
+                let params = parameters(&plan, portal)?;
+                let plan = plan.replace_params_with_values(&params).map_err(pg_error)?;
                 let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
                 return runner
                     .run(plan, &portal.result_column_format, options, deadline, limit)

@@ -407,3 +407,33 @@ fn a_closed_pipe_ends_output_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn lateral_unnest_as_other_engines_write_it() {
+    let lake = crate::slt::fixture_lake();
+    let native = crate::util::sql_rows(
+        lake,
+        "SELECT participant_id, u['session_id'] AS session_id FROM (SELECT participant_id, unnest(sessions) AS u FROM participants) ORDER BY 1, 2",
+    );
+    assert!(native.len() > 100, "{}", native.len());
+    for from in [
+        "participants p, unnest(p.sessions) AS s",
+        "participants p CROSS JOIN LATERAL unnest(p.sessions) s",
+        "participants p JOIN LATERAL unnest(p.sessions) AS s ON true",
+    ] {
+        let query = format!("SELECT p.participant_id, s.session_id FROM {from} ORDER BY 1, 2");
+        assert_eq!(crate::util::sql_rows(lake, &query), native, "{from}");
+    }
+    // What DataFusion cannot run is one line that says what to write instead.
+    let out = convlake(
+        lake,
+        &[
+            "sql",
+            "SELECT count(*) FROM participants p, LATERAL (SELECT s FROM unnest(p.sessions) AS s LIMIT 1) x",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("CROSS JOIN LATERAL unnest"), "{err}");
+    assert!(err.len() < 500 && !err.contains("Field {"), "{err}");
+}

@@ -58,18 +58,7 @@ pub fn python() -> PathBuf {
 
 /// One number out of `convlake sql` (CSV, one row, one column).
 fn sql_number(lake: &Path, query: &str) -> String {
-    let out = run_ok(
-        Command::new(binary())
-            .arg("--lake")
-            .arg(lake)
-            .args(["sql", "--format", "csv", query]),
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string()
+    sql_rows(lake, query).swap_remove(0)
 }
 
 #[test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::engines::python;
 use crate::slt::fixture_lake;
-use crate::util::{binary, fixture, repo, run_ok};
+use crate::util::{binary, fixture, repo, sql_rows};
 
 const USER: &str = "analyst";
 const PASSWORD: &str = "pg-s3cret";
@@ -110,22 +110,6 @@ fn psql(dsn: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// The rows of `query` from `convlake sql` as CSV lines, header left out.
-fn convlake_rows(lake: &Path, query: &str) -> Vec<String> {
-    let out = run_ok(
-        Command::new(binary())
-            .arg("--lake")
-            .arg(lake)
-            .args(["sql", "--format", "csv", query]),
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect()
-}
-
 /// The rows of `query` from psql, unaligned with commas.
 fn psql_rows(dsn: &str, query: &str) -> Vec<String> {
     let (ok, out, err) = psql(dsn, &["-A", "-t", "-F", ",", "-c", query]);
@@ -199,7 +183,7 @@ fn psql_lists_tables_and_columns_and_answers_as_convlake_sql_does() {
         let want = if query.starts_with("SELECT version()") {
             vec!["t".to_string()]
         } else {
-            convlake_rows(lake, query)
+            sql_rows(lake, query)
         };
         assert!(!want.is_empty(), "{query}: convlake sql gave nothing");
         assert_eq!(psql_rows(&dsn, query), want, "{query}");
@@ -232,7 +216,7 @@ fn psycopg_and_pandas_read_every_table_and_view_with_their_types() {
     }
     assert!(relations.len() >= 9, "{relations:?}");
     for (name, info) in relations {
-        let want = convlake_rows(lake, &format!("SELECT count(*) FROM \"{name}\""));
+        let want = sql_rows(lake, &format!("SELECT count(*) FROM \"{name}\""));
         assert_eq!(info["rows"].to_string(), want[0], "rows of {name}");
     }
     let conversations = &relations["conversations"]["types"];
@@ -251,7 +235,7 @@ fn psycopg_and_pandas_read_every_table_and_view_with_their_types() {
 
     let values = &read["values"];
     let conv = "'1bc96a39-6725-40c4-9345-db72aa67b8c6'";
-    let start = convlake_rows(
+    let start = sql_rows(
         lake,
         &format!("SELECT to_char(conversation_start, '%Y-%m-%dT%H:%M:%S%.f') FROM conversations WHERE conversation_id = {conv}"),
     );
@@ -260,12 +244,12 @@ fn psycopg_and_pandas_read_every_table_and_view_with_their_types() {
         got.starts_with(start[0].trim_end_matches('0').trim_end_matches('.')),
         "{got} vs {start:?}"
     );
-    let direction = convlake_rows(
+    let direction = sql_rows(
         lake,
         &format!("SELECT originating_direction FROM conversations WHERE conversation_id = {conv}"),
     );
     assert_eq!(values["originating_direction"], direction[0].as_str());
-    let media = convlake_rows(
+    let media = sql_rows(
         lake,
         &format!("SELECT purpose, sessions[1]['media_type'] FROM participants WHERE conversation_id = {conv} ORDER BY purpose"),
     );
@@ -282,7 +266,7 @@ fn psycopg_and_pandas_read_every_table_and_view_with_their_types() {
         })
         .collect();
     assert_eq!(got, media);
-    let count = convlake_rows(lake, "SELECT count(*) FROM conversations");
+    let count = sql_rows(lake, "SELECT count(*) FROM conversations");
     assert_eq!(values["binary_count"].to_string(), count[0]);
 }
 
@@ -294,7 +278,7 @@ fn refusals_leave_the_server_serving() {
         &["--pg-statement-timeout", "2", "--pg-session-memory", "16M"],
     );
     let refused = pg_client("refusals", &server.dsn(USER, PASSWORD, "disable"));
-    let count = convlake_rows(lake, "SELECT count(*) FROM conversations");
+    let count = sql_rows(lake, "SELECT count(*) FROM conversations");
     assert_eq!(refused["after_writes"].to_string(), count[0]);
     assert_eq!(refused["after_timeout"].to_string(), count[0]);
     assert_eq!(refused["after_memory"].to_string(), count[0]);
@@ -390,7 +374,7 @@ fn tls_is_required_when_a_certificate_is_given() {
             key.to_str().unwrap(),
         ],
     );
-    let count = convlake_rows(lake, "SELECT count(*) FROM conversations");
+    let count = sql_rows(lake, "SELECT count(*) FROM conversations");
     assert_eq!(
         psql_rows(
             &server.dsn(USER, PASSWORD, "require"),
@@ -417,7 +401,7 @@ fn tls_is_required_when_a_certificate_is_given() {
 fn trust_local_and_the_session_cap() {
     let lake = fixture_lake();
     let server = serve_pg(lake, &["--pg-trust-local", "--pg-max-sessions", "1"]);
-    let count = convlake_rows(lake, "SELECT count(*) FROM conversations");
+    let count = sql_rows(lake, "SELECT count(*) FROM conversations");
     let trusted = format!(
         "host=127.0.0.1 port={} dbname=convlake user=anyone sslmode=disable",
         server.port
@@ -451,9 +435,22 @@ fn a_long_lived_session_sees_new_commits() {
     )
     .unwrap();
     let server = serve_pg(&lake, &[]);
-    let mut session = Interactive::start(&server.dsn(USER, PASSWORD, "disable"));
+    let dsn = server.dsn(USER, PASSWORD, "disable");
+    let mut session = Interactive::start(&dsn);
     let before = session.query("SELECT count(*) FROM conversations;");
     assert_eq!(before, first.stored.to_string());
+    // A prepared statement (extended protocol) of a psycopg connection, prepared before.
+    let mut prepared = Command::new(python())
+        .arg(repo().join("tests/python/pg_client.py"))
+        .args(["prepared", &dsn])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut prepared_out = BufReader::new(prepared.stdout.take().unwrap());
+    let mut line = String::new();
+    prepared_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), before, "prepared statement before the commit");
     let second = ingest(
         &convlake::Lake::local(&lake),
         discover(&[fixture("slt")]).unwrap(),
@@ -464,9 +461,21 @@ fn a_long_lived_session_sees_new_commits() {
     let after = session.query("SELECT count(*) FROM conversations;");
     assert_eq!(
         after,
-        convlake_rows(&lake, "SELECT count(*) FROM conversations")[0]
+        sql_rows(&lake, "SELECT count(*) FROM conversations")[0]
     );
     assert_ne!(after, before);
+    let stdin = prepared.stdin.as_mut().unwrap();
+    writeln!(stdin).unwrap();
+    stdin.flush().unwrap();
+    line.clear();
+    prepared_out.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        after,
+        "the prepared statement after the commit"
+    );
+    writeln!(prepared.stdin.as_mut().unwrap()).unwrap();
+    assert!(prepared.wait().unwrap().success());
     let view = session.query("SELECT count(*) FROM conversation_summary;");
     assert_eq!(view, after, "views follow the commit too");
 }

@@ -219,3 +219,19 @@ pub fn snake(wire: &str) -> String {
     }
     out
 }
+
+/// The rows of `query` from `convlake sql --format csv` over `lake`, the header left out.
+pub fn sql_rows(lake: &Path, query: &str) -> Vec<String> {
+    let out = run_ok(
+        std::process::Command::new(binary())
+            .arg("--lake")
+            .arg(lake)
+            .args(["sql", "--format", "csv", query]),
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}

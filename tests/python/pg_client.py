@@ -5,6 +5,7 @@ Rust test to compare with `convlake sql`, and fails (exit 1) on anything it can 
     pg_client.py read DSN        every table and view: rows, column types, typed values
     pg_client.py refusals DSN    wrong password, write statements, the statement timeout
     pg_client.py concurrent DSN  several clients at once get the same answers as one alone
+    pg_client.py prepared DSN    a prepared statement before and after a commit (stdin paces)
 """
 
 import datetime
@@ -229,6 +230,18 @@ def concurrent(dsn):
     print(json.dumps({"answers": len(results), "alone": [[list(r) for r in q] for q in alone]}, default=str))
 
 
+def prepared(dsn):
+    """A server-side prepared statement run before and after a commit: prints its count, waits
+    for a line on stdin, prints it again."""
+    query = "SELECT count(*) FROM conversations WHERE conversation_date >= %s"
+    with psycopg.connect(dsn, prepare_threshold=0) as conn:
+        for _ in range(2):
+            count = conn.execute(query, (datetime.date(2000, 1, 1),), prepare=True).fetchone()[0]
+            print(count, flush=True)
+            sys.stdin.readline()
+
+
 if __name__ == "__main__":
     mode, dsn = sys.argv[1], sys.argv[2]
-    {"read": read, "refusals": refusals, "concurrent": concurrent}[mode](dsn)
+    modes = {"read": read, "refusals": refusals, "concurrent": concurrent, "prepared": prepared}
+    modes[mode](dsn)
