@@ -122,6 +122,7 @@ fn pg_client(mode: &str, dsn: &str) -> Value {
     let out = Command::new(python())
         .arg(repo().join("tests/python/pg_client.py"))
         .args([mode, dsn])
+        .arg(fixture("pg/bi_startup.sql"))
         .output()
         .unwrap();
     assert!(
@@ -169,6 +170,14 @@ fn psql_lists_tables_and_columns_and_answers_as_convlake_sql_does() {
             "\\d participants lacks {column}:\n{columns}"
         );
     }
+
+    // What Metabase, DBeaver and Grafana send on connect and to list tables and columns.
+    let startup = fixture("pg/bi_startup.sql");
+    let (ok, _, err) = psql(
+        &dsn,
+        &["-q", "-o", "/dev/null", "-f", startup.to_str().unwrap()],
+    );
+    assert!(ok, "a BI tool's startup query failed: {err}");
 
     let queries = [
         "SELECT count(*) FROM conversations",
@@ -268,6 +277,10 @@ fn psycopg_and_pandas_read_every_table_and_view_with_their_types() {
     assert_eq!(got, media);
     let count = sql_rows(lake, "SELECT count(*) FROM conversations");
     assert_eq!(values["binary_count"].to_string(), count[0]);
+    assert!(
+        values["startup_statements"].as_u64().unwrap() > 25,
+        "{values}"
+    );
 }
 
 #[test]

@@ -2,7 +2,8 @@
 and pandas. Called by tests/it/pg.rs with a mode and a connection string; prints JSON for the
 Rust test to compare with `convlake sql`, and fails (exit 1) on anything it can check itself.
 
-    pg_client.py read DSN        every table and view: rows, column types, typed values
+    pg_client.py read DSN SQL    every table and view: rows, column types, typed values; the
+                                 BI tools' startup statements of the file SQL
     pg_client.py refusals DSN    wrong password, write statements, the statement timeout
     pg_client.py concurrent DSN  several clients at once get the same answers as one alone
     pg_client.py prepared DSN    a prepared statement before and after a commit (stdin paces)
@@ -94,6 +95,15 @@ def read(dsn):
             "attributes": json.loads(attributes) if attributes is not None else None,
             "session_media": [(p, s[0]["media_type"]) for p, s in parsed],
         }
+        # What BI tools send on connect, through psycopg's extended protocol this time.
+        startup = open(sys.argv[3]).read()
+        statements = [s for s in startup.split(";\n") if s.strip() and not s.strip().startswith("--")]
+        for statement in statements:
+            body = "\n".join(l for l in statement.splitlines() if not l.startswith("--"))
+            cur = conn.execute(body.replace("%", "%%"))
+            if cur.description is not None:
+                cur.fetchall()
+        out["values"]["startup_statements"] = len(statements)
         # A prepared statement with a parameter (the extended protocol, binary results).
         with conn.cursor(binary=True) as cur:
             cur.execute(
