@@ -34,8 +34,9 @@ pub(crate) struct PgArgs {
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pg_statement_timeout: u64,
     /// Memory of each session's queries, e.g. 1G (sorts and aggregations spill to disk
-    /// beyond it where DataFusion can).
-    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    /// beyond it where DataFusion can). Sessions times this is the most the server's queries
+    /// hold at once.
+    #[arg(long, default_value = "512M", value_name = "SIZE")]
     pg_session_memory: String,
     /// Sessions open at once; more are refused with "too many connections".
     #[arg(long, default_value_t = 32, value_name = "N")]

@@ -369,6 +369,28 @@ fn read_only(statement: &Statement) -> PgWireError {
     )
 }
 
+/// Why `statement` may not run here, if it may not: a write (`25006`), or a setting of the
+/// runtime (`datafusion.runtime.*`: memory limit, spill directory), which is the server's to
+/// choose (`42501`).
+fn refusal(statement: &Statement) -> Option<PgWireError> {
+    if !allowed(statement) {
+        return Some(read_only(statement));
+    }
+    if let Statement::Set(datafusion::sql::sqlparser::ast::Set::SingleAssignment {
+        variable, ..
+    }) = statement
+    {
+        let name = variable.to_string().to_lowercase();
+        if name.starts_with("datafusion.runtime.") {
+            return Some(user_error(
+                "42501",
+                format!("permission denied to set {name}: the server sets each session's memory and spill directory (--pg-session-memory)"),
+            ));
+        }
+    }
+    None
+}
+
 #[async_trait]
 impl QueryHook for ReadOnly {
     async fn handle_simple_query(
@@ -377,7 +399,7 @@ impl QueryHook for ReadOnly {
         _ctx: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        (!allowed(statement)).then(|| Err(read_only(statement)))
+        refusal(statement).map(Err)
     }
 
     async fn handle_extended_parse_query(
@@ -386,7 +408,7 @@ impl QueryHook for ReadOnly {
         _ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        (!allowed(statement)).then(|| Err(read_only(statement)))
+        refusal(statement).map(Err)
     }
 
     async fn handle_extended_query(
@@ -397,7 +419,7 @@ impl QueryHook for ReadOnly {
         _ctx: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        (!allowed(statement)).then(|| Err(read_only(statement)))
+        refusal(statement).map(Err)
     }
 }
 

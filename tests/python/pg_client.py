@@ -157,6 +157,11 @@ def refusals(dsn):
             "COPY conversations TO '/tmp/x.csv'",
         ]:
             out[sql] = expect_error(sql, "25006", lambda sql=sql: conn.execute(sql))
+        out["runtime_setting"] = expect_error(
+            "a runtime setting",
+            "42501",
+            lambda: conn.execute("SET datafusion.runtime.memory_limit = '100G'"),
+        )
         out["after_writes"] = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
         out["timeout"] = expect_error(
             "statement timeout",
