@@ -325,7 +325,7 @@ fn rewrite_join(join: &datafusion::logical_expr::Join) -> Result<Option<LogicalP
 pub fn describe(err: &DataFusionError) -> String {
     let text = err.to_string();
     if text.contains("OuterReferenceColumn")
-        || text.contains("correlated") && text.contains("LATERAL")
+        || (text.contains("correlated") && text.contains("LATERAL"))
     {
         return "a LATERAL subquery that refers to an earlier table is not supported; for nested lists write FROM t, unnest(t.list) AS u (or CROSS JOIN LATERAL unnest(t.list) u, or LEFT JOIN LATERAL unnest(t.list) u ON true), and for anything else join on a key".to_string();
     }

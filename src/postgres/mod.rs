@@ -74,12 +74,6 @@ pub async fn serve(
         !config.policy.users.is_empty() || config.policy.trust_local,
         "no PostgreSQL users configured: every client must log in. Give users with --pg-users-file FILE (USER:PASSWORD lines) or CONVLAKE_PG_USERS=user:password, or let local clients in without a password with --pg-trust-local"
     );
-    if !crate::lake::is_lake(&lake)? {
-        anyhow::bail!(
-            "no lake at {}: ingest exports first, or point --lake at a lake",
-            lake.describe("").display()
-        );
-    }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| {
@@ -94,7 +88,8 @@ pub async fn serve(
         policy: config.policy.clone(),
         connections: Arc::new(ConnectionManager::new()),
     });
-    // Open the first session now: a lake that cannot be read fails the start, not a client.
+    // Open the first session now: a missing or unreadable lake fails the start (with the
+    // catalog's hint), not a client.
     shared.follower.latest().await?;
     let slots = Arc::new(Semaphore::new(config.max_sessions.max(1)));
     ready(listener.local_addr()?);

@@ -208,7 +208,7 @@ impl Runner {
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|_| read_only(statement))?;
-        json_columns(plan).map_err(pg_error)
+        wire_columns(plan).map_err(pg_error)
     }
 
     /// Runs `plan` (parameters bound) and streams its rows in `format` until the deadline.
@@ -266,7 +266,7 @@ fn is_query(statement: &Statement) -> bool {
 
 /// Wraps `plan` so that every column has a PostgreSQL type: maps, structs and lists of
 /// them come out as JSON text, lists of enums as `text[]`.
-fn json_columns(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+fn wire_columns(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
     let schema = plan.schema().clone();
     let wire: Vec<Option<Expr>> = schema
         .iter()
