@@ -1,9 +1,10 @@
 //! Parquet files of the lake: the writer settings (in one place), row order, and writing and
 //! reading files.
 //!
-//! Every file is zstd-compressed with statistics and a page index, holds rows sorted by
-//! `conversation_start` (metrics: by name, then `conversation_start`; see
-//! [`Table::cluster_column`]) and declares that order in its sorting columns, keeps microsecond
+//! Every file is zstd-compressed with statistics (per page for the sort columns, per row group
+//! for the rest) and a page index, holds rows sorted by `conversation_start` (metrics: by
+//! name, then `conversation_start`; see [`Table::cluster_column`]) and declares that order in
+//! its sorting columns, keeps microsecond
 //! UTC timestamps (Delta's `timestamp`) and spec-compliant list and map names, and embeds the
 //! Arrow schema so that dictionary and map columns read back exactly as written (other
 //! engines read plain strings).
@@ -27,6 +28,12 @@ use crate::storage::{Lake, Source};
 
 /// Rows per row group: small enough for statistics to prune, large enough to scan fast.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Rows per data page in clustered files (metrics, sorted by name): a name's rows then fill a
+/// few pages of their own, and a filter on the name reads only those (measured in
+/// `benches/compare`). Parquet's default of 20,000 rows is counted in steps of whole writes,
+/// which gave pages of up to 40,000 rows: a name's rows shared their page with most others.
+const CLUSTERED_PAGE_ROWS: usize = 4096;
 
 /// String columns (at any depth) holding an id that is unique per participant or session.
 /// Low-cardinality ids (`user_id`, `queue_id`, ...) keep their dictionary: queries filter
@@ -72,6 +79,9 @@ fn build_properties(table: Table) -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(sorting_columns))
         .set_created_by(format!("convlake {}", env!("CARGO_PKG_VERSION")));
+    if table.cluster_column().is_some() {
+        builder = builder.set_data_page_row_count_limit(CLUSTERED_PAGE_ROWS);
+    }
     // Nearly every value of 64-bit number columns and unique ids is distinct, so a dictionary
     // only costs hashing at write time (and overflows into plain pages anyway); zstd packs
     // them as well without one. On 1 GB of export: ingest about 8% faster, files 8% smaller,
@@ -79,7 +89,20 @@ fn build_properties(table: Table) -> WriterProperties {
     let parquet_schema = ArrowSchemaConverter::new()
         .convert(&schema)
         .expect("the table schemas convert to Parquet");
+    // Page statistics (the column index) prune pages only where rows are in order: the sort
+    // columns. Elsewhere values are spread over every page, so row-group statistics are all
+    // a reader can use, and per-page minimums and maximums only cost comparisons at write.
+    let sort_columns: Vec<&str> = table
+        .cluster_column()
+        .into_iter()
+        .chain([CONVERSATION_START, CONVERSATION_DATE])
+        .collect();
     for column in parquet_schema.columns() {
+        let top_level = column.path().parts().len() == 1;
+        if !(top_level && sort_columns.contains(&column.name())) {
+            builder = builder
+                .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::Chunk);
+        }
         let wide_number = matches!(
             column.physical_type(),
             PhysicalType::INT64 | PhysicalType::DOUBLE
@@ -108,7 +131,10 @@ fn build_properties(table: Table) -> WriterProperties {
         // Whole records never repeat: a dictionary would only cost time. zstd level 1, like
         // the rest: on 1 GB of export, level 3 took about twice the compression time and its
         // files were no smaller (151 MB against 142 MB at level 1).
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from("json"), false);
+        // No statistics either: the minimum of whole records prunes nothing.
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from("json"), false)
+            .set_column_statistics_enabled(ColumnPath::from("json"), EnabledStatistics::None);
     }
     builder.build()
 }

@@ -75,6 +75,77 @@ fn column_encodings(path: &Path, column: &str) -> String {
     format!("{:?}", chunk.encodings().collect::<Vec<_>>())
 }
 
+/// Rows per page and whether a column index (page minimums and maximums) was written, for
+/// column `column` of the first row group of the file at `path`.
+fn pages(path: &Path, column: &str) -> (Vec<i64>, bool) {
+    use parquet::file::page_index::column_index::ColumnIndexMetaData;
+    use parquet::file::serialized_reader::ReadOptionsBuilder;
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let reader =
+        SerializedFileReader::new_with_options(std::fs::File::open(path).unwrap(), options)
+            .unwrap();
+    let metadata = reader.metadata();
+    let index = metadata
+        .row_group(0)
+        .columns()
+        .iter()
+        .position(|c| c.column_path().string() == column)
+        .unwrap_or_else(|| panic!("no column {column} in {}", path.display()));
+    let rows = metadata.row_group(0).num_rows();
+    let firsts: Vec<i64> = metadata.offset_index().unwrap()[0][index]
+        .page_locations()
+        .iter()
+        .map(|p| p.first_row_index)
+        .chain([rows])
+        .collect();
+    let has_index = metadata
+        .column_index()
+        .is_some_and(|c| !matches!(c[0][index], ColumnIndexMetaData::NONE));
+    (firsts.windows(2).map(|w| w[1] - w[0]).collect(), has_index)
+}
+
+#[test]
+fn page_statistics_where_rows_are_in_order_and_small_pages_where_metrics_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = generated_lake(dir.path(), 3_000, 4);
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
+    let metrics = file_path(&lake, Table::Metrics, &snap.files(Table::Metrics)[0]);
+    // Sorted by name: pages of a few thousand rows, each with its minimum and maximum, so
+    // that a filter on one name reads a few pages of the file, not all of it.
+    let (name_pages, name_index) = pages(&metrics, "name");
+    let rows: i64 = name_pages.iter().sum();
+    assert!(rows > 16_384, "{rows} metric rows: too few to split");
+    assert!(name_index);
+    assert!(name_pages.len() as i64 >= rows / 8_192, "{name_pages:?}");
+    assert!(name_pages.iter().all(|&p| p <= 8_192), "{name_pages:?}");
+    assert!(pages(&metrics, "conversation_start").1);
+    // Values in no order (ids, numbers) keep row-group statistics only.
+    for column in ["user_id", "queue_id", "value"] {
+        assert!(!pages(&metrics, column).1, "{column} has a column index");
+    }
+    let sessions = file_path(&lake, Table::Sessions, &snap.files(Table::Sessions)[0]);
+    assert!(pages(&sessions, "conversation_start").1);
+    assert!(pages(&sessions, "conversation_date").1);
+    assert!(!pages(&sessions, "session_id").1);
+    // Whole records: no statistics at all.
+    let raw = file_path(
+        &lake,
+        Table::RawConversations,
+        &snap.files(Table::RawConversations)[0],
+    );
+    let reader = SerializedFileReader::new(std::fs::File::open(&raw).unwrap()).unwrap();
+    let json = reader
+        .metadata()
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "json")
+        .unwrap()
+        .statistics()
+        .cloned();
+    assert!(json.is_none(), "{json:?}");
+}
+
 #[test]
 fn upsert_follows_freshness_and_commits_nothing_when_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
