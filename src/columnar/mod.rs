@@ -9,6 +9,7 @@
 //! Naming follows the Parquet spec so other engines read the files: list children are called
 //! `element`, map entries `key_value` with `key` and `value`.
 
+pub mod flatten;
 pub mod tables;
 
 use std::sync::Arc;

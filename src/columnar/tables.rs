@@ -1,6 +1,8 @@
-//! Per-table batch assembly: every decoded conversation is appended to all tables at once,
-//! with its keys and the denormalized context (participant purpose and user, session media
-//! type and queue) that lets reports run without joins.
+//! Per-table batch assembly: every decoded conversation is appended to the conversations,
+//! participants (sessions nested) and raw tables at once, with its keys; the flat sessions,
+//! segments and metrics tables, with the denormalized context (participant purpose and
+//! user, session media type and queue) that lets reports run without joins, are cut out of
+//! the nested sessions when a chunk finishes ([`flatten`](super::flatten)).
 //!
 //! Column order follows [`crate::schema::Table::schema`]; `finish` checks it through
 //! `RecordBatch::try_new`, and a unit test pins it for every table.
@@ -11,18 +13,15 @@ use arrow::array::{
     ArrayRef, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, UInt64Array,
     UInt64Builder,
 };
-use arrow::compute::cast;
 use arrow::error::ArrowError;
 
-use crate::columnar::{
-    dictionary_type, ColumnBuilder, DictionaryColumn, FinishColumn, ListColumn, TimestampColumn,
-};
+use crate::columnar::flatten::flat_tables;
+use crate::columnar::{ColumnBuilder, DictionaryColumn, FinishColumn, ListColumn, TimestampColumn};
 use crate::model::{
-    Conversation, ConversationScalars, EvaluationColumns, FlowOutcomeColumns, FlowScalars,
-    Participant, ParticipantScalars, ResolutionColumns, Segment, SegmentColumns, Session,
-    SessionColumns, SessionMetric, SessionMetricScalars, SessionScalars, SurveyColumns, Ts,
+    Conversation, ConversationScalars, EvaluationColumns, Participant, ParticipantScalars,
+    ResolutionColumns, SessionColumns, SurveyColumns, Ts,
 };
-use crate::schema::{Table, CONVERSATION_KEY_PROPERTIES, METRIC_NAME};
+use crate::schema::{Table, CONVERSATION_KEY_PROPERTIES};
 
 /// One decoded conversation with where it came from and where it goes.
 #[derive(Debug)]
@@ -80,42 +79,12 @@ impl Keys {
     }
 }
 
-/// Participant context repeated on session, segment and metric rows.
-#[derive(Default)]
-struct ParticipantContext {
-    participant_id: StringBuilder,
-    purpose: DictionaryColumn,
-    user_id: StringBuilder,
-}
-
-impl ParticipantContext {
-    fn append(&mut self, p: &Participant) {
-        self.participant_id
-            .append_option(p.participant_id.as_ref().map(|t| t.as_str()));
-        self.purpose
-            .append_str(p.purpose.as_ref().map(|e| e.as_str()));
-        self.user_id
-            .append_option(p.user_id.as_ref().map(|t| t.as_str()));
-    }
-
-    fn finish(&mut self) -> Vec<ArrayRef> {
-        vec![
-            Arc::new(self.participant_id.finish()),
-            self.purpose.finish(),
-            Arc::new(self.user_id.finish()),
-        ]
-    }
-}
-
 /// Builds one batch per table from conversations appended one at a time.
 pub struct TableBuilders {
     ingested_at_ms: i64,
     rows: usize,
     conversations: ConversationsTable,
     participants: ParticipantsTable,
-    sessions: SessionsTable,
-    segments: SegmentsTable,
-    metrics: MetricsTable,
     raw: RawTable,
 }
 
@@ -154,9 +123,6 @@ impl TableBuilders {
             rows: 0,
             conversations: ConversationsTable::default(),
             participants: ParticipantsTable::default(),
-            sessions: SessionsTable::default(),
-            segments: SegmentsTable::default(),
-            metrics: MetricsTable::default(),
             raw: RawTable::default(),
         }
     }
@@ -187,26 +153,6 @@ impl TableBuilders {
         self.raw.append(row, self.ingested_at_ms);
         for participant in row.conversation.participants.iter().flatten() {
             self.participants.append(row, participant);
-            for session in participant.sessions.iter().flatten() {
-                let queue_id = session_queue(session);
-                self.sessions.append(row, participant, session, queue_id);
-                for (index, segment) in session.segments.iter().flatten().enumerate() {
-                    self.segments
-                        .append(row, participant, session, index, segment);
-                }
-                for metric in session.metrics.iter().flatten() {
-                    self.metrics.keys.append(row);
-                    self.metrics.context.append(participant);
-                    self.metrics
-                        .session_id
-                        .append_option(text(&session.session_id));
-                    self.metrics
-                        .media_type
-                        .append_str(session.media_type.as_ref().map(|e| e.as_str()));
-                    self.metrics.queue_id.append_option(queue_id);
-                    self.metrics.metric.append(Some(metric));
-                }
-            }
         }
     }
 
@@ -221,53 +167,35 @@ impl TableBuilders {
                 records,
             })
         };
+        let conversations = batch(
+            Table::Conversations,
+            self.conversations.finish(),
+            &mut self.conversations.keys,
+        )?;
+        let participants = batch(
+            Table::Participants,
+            self.participants.finish(),
+            &mut self.participants.keys,
+        )?;
+        let [sessions, segments, metrics] = flat_tables(&participants)?;
+        let raw = batch(
+            Table::RawConversations,
+            self.raw.finish(),
+            &mut self.raw.keys,
+        )?;
         Ok(TableBatches(vec![
-            batch(
-                Table::Conversations,
-                self.conversations.finish(),
-                &mut self.conversations.keys,
-            )?,
-            batch(
-                Table::Participants,
-                self.participants.finish(),
-                &mut self.participants.keys,
-            )?,
-            batch(
-                Table::Sessions,
-                self.sessions.finish(),
-                &mut self.sessions.keys,
-            )?,
-            batch(
-                Table::Segments,
-                self.segments.finish(),
-                &mut self.segments.keys,
-            )?,
-            batch(
-                Table::Metrics,
-                self.metrics.finish(),
-                &mut self.metrics.keys,
-            )?,
-            batch(
-                Table::RawConversations,
-                self.raw.finish(),
-                &mut self.raw.keys,
-            )?,
+            conversations,
+            participants,
+            sessions,
+            segments,
+            metrics,
+            raw,
         ]))
     }
 }
 
 fn text<'s>(t: &'s Option<crate::model::Text<'_>>) -> Option<&'s str> {
     t.as_ref().map(|t| t.as_str())
-}
-
-/// The queue of a session: that of its first segment with one (the ACD segment for queue
-/// sessions, the routed queue for agent sessions).
-pub fn session_queue<'s>(session: &'s Session) -> Option<&'s str> {
-    session
-        .segments
-        .iter()
-        .flatten()
-        .find_map(|s| text(&s.queue_id))
 }
 
 #[derive(Default)]
@@ -365,134 +293,6 @@ impl ParticipantsTable {
 
 fn finish_dictionary(b: &mut DictionaryColumn) -> ArrayRef {
     b.finish()
-}
-
-#[derive(Default)]
-struct SessionsTable {
-    keys: Keys,
-    context: ParticipantContext,
-    session_id: StringBuilder,
-    session_start: TimestampColumn,
-    session_end: TimestampColumn,
-    queue_id: StringBuilder,
-    scalars: SessionScalars,
-    flow: FlowScalars,
-    flow_outcomes: ListColumn<FlowOutcomeColumns>,
-}
-
-impl SessionsTable {
-    fn append(
-        &mut self,
-        row: &ConversationRow,
-        p: &Participant,
-        s: &Session,
-        queue_id: Option<&str>,
-    ) {
-        self.keys.append(row);
-        self.context.append(p);
-        self.session_id.append_option(text(&s.session_id));
-        let segments = s.segments.as_deref().unwrap_or_default();
-        let start = segments.iter().filter_map(|g| g.segment_start).min();
-        let end = segments.iter().filter_map(|g| g.segment_end).max();
-        self.session_start.append(start.as_ref());
-        self.session_end.append(end.as_ref());
-        self.queue_id.append_option(queue_id);
-        self.scalars.append(Some(s));
-        self.flow.append(s.flow.as_ref());
-        self.flow_outcomes
-            .append(s.flow.as_ref().and_then(|f| f.outcomes.as_ref()));
-    }
-
-    fn finish(&mut self) -> Vec<ArrayRef> {
-        let mut columns = self.keys.finish();
-        columns.extend(self.context.finish());
-        columns.push(Arc::new(self.session_id.finish()));
-        columns.push(self.session_start.finish());
-        columns.push(self.session_end.finish());
-        columns.push(Arc::new(self.queue_id.finish()));
-        let scalars = self.scalars.finish();
-        columns.extend(
-            Session::scalar_fields()
-                .iter()
-                .zip(scalars)
-                .filter(|(f, _)| f.name() != "session_id")
-                .map(|(_, c)| c),
-        );
-        columns.extend(self.flow.finish());
-        columns.push(self.flow_outcomes.finish());
-        columns
-    }
-}
-
-#[derive(Default)]
-struct SegmentsTable {
-    keys: Keys,
-    context: ParticipantContext,
-    session_id: StringBuilder,
-    segment_index: Int32Builder,
-    media_type: DictionaryColumn,
-    segment: SegmentColumns,
-}
-
-impl SegmentsTable {
-    fn append(
-        &mut self,
-        row: &ConversationRow,
-        p: &Participant,
-        s: &Session,
-        index: usize,
-        segment: &Segment,
-    ) {
-        self.keys.append(row);
-        self.context.append(p);
-        self.session_id.append_option(text(&s.session_id));
-        self.segment_index
-            .append_value(i32::try_from(index).unwrap_or(i32::MAX));
-        self.media_type
-            .append_str(s.media_type.as_ref().map(|e| e.as_str()));
-        self.segment.append(Some(segment));
-    }
-
-    fn finish(&mut self) -> Vec<ArrayRef> {
-        let mut columns = self.keys.finish();
-        columns.extend(self.context.finish());
-        columns.push(Arc::new(self.session_id.finish()));
-        columns.push(Arc::new(self.segment_index.finish()));
-        columns.push(finish_dictionary(&mut self.media_type));
-        columns.extend(self.segment.finish_columns());
-        columns
-    }
-}
-
-#[derive(Default)]
-struct MetricsTable {
-    keys: Keys,
-    context: ParticipantContext,
-    session_id: StringBuilder,
-    media_type: DictionaryColumn,
-    queue_id: StringBuilder,
-    metric: SessionMetricScalars,
-}
-
-impl MetricsTable {
-    fn finish(&mut self) -> Vec<ArrayRef> {
-        let mut columns = self.keys.finish();
-        columns.extend(self.context.finish());
-        columns.push(Arc::new(self.session_id.finish()));
-        columns.push(finish_dictionary(&mut self.media_type));
-        columns.push(Arc::new(self.queue_id.finish()));
-        for (field, column) in SessionMetric::fields().iter().zip(self.metric.finish()) {
-            // The model builds the name as a string (it is one in the nested form);
-            // the flat table dictionary-encodes it (see the schema).
-            if field.name() == METRIC_NAME {
-                columns
-                    .push(cast(&column, &dictionary_type()).expect("strings cast to a dictionary"));
-            } else {
-                columns.push(column);
-            }
-        }
-        columns
-    }
 }
 
 #[derive(Default)]

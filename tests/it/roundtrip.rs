@@ -168,3 +168,134 @@ fn generated_metrics_are_consistent() {
         }
     }
 }
+
+/// `(conversation, participant, session)` ids and the context columns of a flat table's rows.
+type Context = (String, String, String, String, String);
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+fn millis(v: &Value) -> Option<i64> {
+    v.as_str()
+        .and_then(parse_timestamp)
+        .map(|t| t.millis * 1000)
+}
+
+#[test]
+fn flat_tables_hold_every_session_segment_and_metric_with_its_context() {
+    // Generated conversations, plus shapes the generator does not make: a participant without
+    // sessions, a session without segments or metrics, a first segment without a queue.
+    let mut text_in = ndjson_string(&GenerateOptions {
+        conversations: 300,
+        seed: 21,
+        reexport_share: 0.1,
+        in_progress_share: 0.1,
+        ..Default::default()
+    });
+    text_in.push_str(
+        r#"{"conversationId":"c-odd","conversationStart":"2026-11-03T10:00:00.000Z","participants":[{"participantId":"p0","purpose":"customer"},{"participantId":"p1","purpose":"agent","userId":"u1","sessions":[{"sessionId":"s0","mediaType":"voice"},{"sessionId":"s1","mediaType":"chat","segments":[{"segmentType":"alert","segmentStart":"2026-11-03T10:00:05.000Z"},{"segmentType":"interact","queueId":"q9","segmentStart":"2026-11-03T10:00:01.000Z","segmentEnd":"2026-11-03T10:09:00.000Z"}],"metrics":[{"name":"tHandle","value":540000,"emitDate":"2026-11-03T10:09:00.000Z"}]}]}]}"#,
+    );
+    text_in.push('\n');
+    let dir = tempfile::tempdir().unwrap();
+    let out = decode_bytes(dir.path(), "gen.ndjson", text_in.as_bytes());
+    assert!(out.rejects.is_empty(), "{:?}", out.rejects.first());
+
+    // What each table should hold, from the JSON.
+    let mut sessions = Vec::new();
+    let mut segments = Vec::new();
+    let mut metrics = Vec::new();
+    for line in text_in.lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let empty = Vec::new();
+        for p in c["participants"].as_array().unwrap_or(&empty) {
+            for s in p["sessions"].as_array().unwrap_or(&empty) {
+                let context: Context = (
+                    text(&c["conversationId"]),
+                    text(&p["participantId"]),
+                    text(&p["purpose"]),
+                    text(&p["userId"]),
+                    text(&s["sessionId"]),
+                );
+                let segs = s["segments"].as_array().unwrap_or(&empty);
+                let queue = segs
+                    .iter()
+                    .find_map(|g| g["queueId"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let start = segs.iter().filter_map(|g| millis(&g["segmentStart"])).min();
+                let end = segs.iter().filter_map(|g| millis(&g["segmentEnd"])).max();
+                let media = text(&s["mediaType"]);
+                let flow = text(&s["flow"]["flowId"]);
+                sessions.push((
+                    context.clone(),
+                    media.clone(),
+                    queue.clone(),
+                    start,
+                    end,
+                    flow,
+                ));
+                for (i, g) in segs.iter().enumerate() {
+                    let kind = text(&g["segmentType"]);
+                    let at = millis(&g["segmentStart"]);
+                    segments.push((context.clone(), media.clone(), i as i64, kind, at));
+                }
+                for m in s["metrics"].as_array().unwrap_or(&empty) {
+                    let name = text(&m["name"]);
+                    let value = m["value"].as_i64();
+                    metrics.push((context.clone(), media.clone(), queue.clone(), name, value));
+                }
+            }
+        }
+    }
+
+    // What the tables hold, in their row order (the JSON's order, record by record).
+    let context = |b: &RecordBatch| -> Vec<Context> {
+        let col = |name| strings(b, name).into_iter().map(Option::unwrap_or_default);
+        col("conversation_id")
+            .zip(col("participant_id"))
+            .zip(col("purpose"))
+            .zip(col("user_id"))
+            .zip(col("session_id"))
+            .map(|((((c, p), r), u), s)| (c, p, r, u, s))
+            .collect()
+    };
+    let or_empty = |b: &RecordBatch, name| -> Vec<String> {
+        strings(b, name)
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect()
+    };
+    let s = out.table(Table::Sessions);
+    let got: Vec<_> = context(s)
+        .into_iter()
+        .zip(or_empty(s, "media_type"))
+        .zip(or_empty(s, "queue_id"))
+        .zip(ints(s, "session_start"))
+        .zip(ints(s, "session_end"))
+        .zip(or_empty(s, "flow_id"))
+        .map(|(((((c, m), q), a), e), f)| (c, m, q, a, e, f))
+        .collect();
+    assert_eq!(got, sessions);
+    let g = out.table(Table::Segments);
+    let got: Vec<_> = context(g)
+        .into_iter()
+        .zip(or_empty(g, "media_type"))
+        .zip(ints(g, "segment_index"))
+        .zip(or_empty(g, "segment_type"))
+        .zip(ints(g, "segment_start"))
+        .map(|((((c, m), i), k), a)| (c, m, i.unwrap(), k, a))
+        .collect();
+    assert_eq!(got, segments);
+    let m = out.table(Table::Metrics);
+    let got: Vec<_> = context(m)
+        .into_iter()
+        .zip(or_empty(m, "media_type"))
+        .zip(or_empty(m, "queue_id"))
+        .zip(or_empty(m, "name"))
+        .zip(ints(m, "value"))
+        .map(|((((c, md), q), n), v)| (c, md, q, n, v))
+        .collect();
+    assert_eq!(got, metrics);
+    assert!(sessions.len() > 600 && segments.len() > sessions.len() && metrics.len() > 1000);
+}
