@@ -15,7 +15,7 @@ use arrow::array::{
     TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::{cast, take, take_arrays};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
 use arrow::error::ArrowError;
 
 use crate::columnar::tables::TableBatch;
@@ -46,6 +46,8 @@ pub fn flat_tables(participants: &TableBatch) -> Result<[TableBatch; 3], ArrowEr
     let (segments, segment_session) = elements(child(&sessions, "segments")?.as_list())?;
     let (metrics, metric_session) = elements(child(&sessions, "metrics")?.as_list())?;
     let queue_id = session_queues(&sessions, &segments, &segment_session)?;
+    let session_id = child(&sessions, "session_id")?;
+    let media_type = child(&sessions, "media_type")?;
 
     // A flat row's participant, through its session.
     let participant_of = |of_session: &UInt32Array| {
@@ -60,9 +62,7 @@ pub fn flat_tables(participants: &TableBatch) -> Result<[TableBatch; 3], ArrowEr
         Ok::<_, ArrowError>(TableBatch {
             table,
             batch: RecordBatch::try_new(table.schema(), columns)?,
-            records: records
-                .as_primitive::<arrow::datatypes::UInt64Type>()
-                .clone(),
+            records: records.as_primitive::<UInt64Type>().clone(),
         })
     };
 
@@ -70,7 +70,7 @@ pub fn flat_tables(participants: &TableBatch) -> Result<[TableBatch; 3], ArrowEr
     let flow = child(&sessions, "flow")?;
     let flow = flow.as_struct();
     let mut session_columns = vec![
-        child(&sessions, "session_id")?,
+        session_id.clone(),
         Arc::new(session_start) as ArrayRef,
         Arc::new(session_end),
         queue_id.clone(),
@@ -87,21 +87,14 @@ pub fn flat_tables(participants: &TableBatch) -> Result<[TableBatch; 3], ArrowEr
 
     let segment_index = segment_indexes(&segment_session);
     let mut segment_columns = vec![
-        take(&child(&sessions, "session_id")?, &segment_session, None)?,
+        take(&session_id, &segment_session, None)?,
         Arc::new(segment_index) as ArrayRef,
-        take(&child(&sessions, "media_type")?, &segment_session, None)?,
+        take(&media_type, &segment_session, None)?,
     ];
     segment_columns.extend(segments.columns().iter().cloned());
 
-    let mut metric_columns = take_arrays(
-        &[
-            child(&sessions, "session_id")?,
-            child(&sessions, "media_type")?,
-            queue_id,
-        ],
-        &metric_session,
-        None,
-    )?;
+    let mut metric_columns =
+        take_arrays(&[session_id, media_type, queue_id], &metric_session, None)?;
     for (field, values) in metrics.fields().iter().zip(metrics.columns()) {
         // Nested metric names are strings; the flat table dictionary-encodes them.
         metric_columns.push(if field.name() == METRIC_NAME {
