@@ -2,7 +2,8 @@
 //! parsing, Arrow building for every table), with one and with two decoder threads, in MB/s
 //! of JSON and in conversations/s; and parsing alone into the model, serde_json against the
 //! SIMD parser sonic-rs (same serde model, one thread; `--features bench-sonic`), to decide
-//! whether to switch.
+//! whether to switch (2026-11-30: it was not faster, 116-126 ms against 95-111 ms; see the
+//! README's performance section).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
