@@ -276,8 +276,8 @@ impl ParticipantsTable {
         let mut columns = self.keys.finish();
         columns.push(Arc::new(self.participant_id.finish()));
         columns.push(self.conversation_end.finish());
-        columns.push(finish_dictionary(&mut self.originating_direction));
-        columns.push(finish_dictionary(&mut self.conversation_initiator));
+        columns.push(self.originating_direction.finish());
+        columns.push(self.conversation_initiator.finish());
         let scalars = self.scalars.finish();
         columns.extend(
             Participant::scalar_fields()
@@ -289,10 +289,6 @@ impl ParticipantsTable {
         columns.push(self.sessions.finish());
         columns
     }
-}
-
-fn finish_dictionary(b: &mut DictionaryColumn) -> ArrayRef {
-    b.finish()
 }
 
 #[derive(Default)]

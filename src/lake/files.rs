@@ -60,9 +60,8 @@ pub fn writer_properties(table: Table) -> WriterProperties {
 fn build_properties(table: Table) -> WriterProperties {
     let schema = table.file_schema();
     let sorting_columns = table
-        .cluster_column()
+        .sort_columns()
         .into_iter()
-        .chain([CONVERSATION_START])
         .map(|name| SortingColumn {
             column_idx: schema
                 .index_of(name)
@@ -92,14 +91,12 @@ fn build_properties(table: Table) -> WriterProperties {
     // Page statistics (the column index) prune pages only where rows are in order: the sort
     // columns. Elsewhere values are spread over every page, so row-group statistics are all
     // a reader can use, and per-page minimums and maximums only cost comparisons at write.
-    let sort_columns: Vec<&str> = table
-        .cluster_column()
-        .into_iter()
-        .chain([CONVERSATION_START, CONVERSATION_DATE])
-        .collect();
+    // `conversation_date` follows `conversation_start`, so it is in order too.
+    let mut in_order = table.sort_columns();
+    in_order.push(CONVERSATION_DATE);
     for column in parquet_schema.columns() {
         let top_level = column.path().parts().len() == 1;
-        if !(top_level && sort_columns.contains(&column.name())) {
+        if !(top_level && in_order.contains(&column.name())) {
             builder = builder
                 .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::Chunk);
         }

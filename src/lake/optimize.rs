@@ -35,7 +35,7 @@ use crate::lake::log::{self, Change, Plan};
 use crate::lake::settings::Settings;
 use crate::lake::snapshot::{self, AsOf};
 use crate::lake::{block_on, open_for_writing};
-use crate::schema::{Table, CONVERSATION_START};
+use crate::schema::Table;
 use crate::storage::{Lake, Sink};
 
 /// When and how to compact.
@@ -161,9 +161,8 @@ fn ordering(table: Table, schema: &arrow::datatypes::Schema) -> Result<LexOrderi
         nulls_first: false,
     };
     let exprs = table
-        .cluster_column()
+        .sort_columns()
         .into_iter()
-        .chain([CONVERSATION_START])
         .map(|name| Ok(PhysicalSortExpr::new(col(name, schema)?, options)))
         .collect::<Result<Vec<_>>>()?;
     LexOrdering::new(exprs).ok_or_else(|| Error::Internal("empty sort order".into()))

@@ -89,6 +89,15 @@ impl Table {
         }
     }
 
+    /// The columns every data file of the table is sorted by, in order: the cluster column
+    /// (if any), then `conversation_start`.
+    pub fn sort_columns(self) -> Vec<&'static str> {
+        self.cluster_column()
+            .into_iter()
+            .chain([CONVERSATION_START])
+            .collect()
+    }
+
     /// The table named `name`, if any.
     pub fn from_name(name: &str) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.name() == name)
