@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use convlake::columnar::tables::TableBatch;
 use convlake::generate::{ndjson_string, GenerateOptions};
 use convlake::ingest::{DecoderBuilder, Input};
-use convlake::lake::files::{batch_bytes, sort_order, write_file};
+use convlake::lake::files::{batch_bytes, start_order, FileWriter};
 use convlake::lake::upsert::{ingest, IngestOptions};
 use convlake::schema::Table;
 
@@ -39,19 +39,20 @@ fn parquet_write(c: &mut Criterion) {
     }
     let mut group = c.benchmark_group("parquet_write");
     group.sample_size(10);
-    let mut n = 0;
     let lake = convlake::Lake::local(dir.path());
     for (table, decoded) in per_table {
         let batches: Vec<_> = decoded.iter().map(|t| t.batch.clone()).collect();
         let bytes: usize = batches.iter().map(batch_bytes).sum();
         group.throughput(Throughput::Bytes(bytes as u64));
+        let month = convlake::lake::layout::month_of_day(20_000);
         group.bench_function(BenchmarkId::new("table", table.name()), |b| {
             b.iter(|| {
-                n += 1;
-                let out = format!("{n}.parquet");
-                let order = sort_order(table, &batches);
-                let written = write_file(table, &batches, order.as_deref(), &lake, &out).unwrap();
-                std::fs::remove_file(dir.path().join(&out)).unwrap();
+                let order = start_order(&batches);
+                let mut file = FileWriter::create(&lake, table, month).unwrap();
+                file.append(&batches, order.as_deref(), |_, _| {}).unwrap();
+                let written = file.finish().unwrap();
+                let path = convlake::lake::layout::data_file(table, &written.path);
+                std::fs::remove_file(dir.path().join(path)).unwrap();
                 written
             })
         });

@@ -37,7 +37,8 @@ pub(crate) struct IngestArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Memory for rows waiting to be written, e.g. `512M` (default 128M). More memory gives
-    /// fewer, larger files per month; peak memory is about 400 MB plus 2.5 times this.
+    /// larger row groups (and, for inputs out of start order, fewer files per month); peak
+    /// memory is about 400 MB plus 2.5 times this.
     #[arg(long, value_name = "SIZE")]
     write_memory: Option<String>,
     #[command(flatten)]
@@ -52,7 +53,8 @@ pub(crate) struct IngestArgs {
 /// Compaction settings shared by `ingest` and `optimize`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompactArgs {
-    /// Parquet size that compaction aims at per file, e.g. `128M`.
+    /// Parquet size of the files ingest and compaction write, e.g. `128M`: a file being
+    /// written is closed there and the next one started.
     #[arg(long, value_name = "SIZE", default_value = "128M")]
     target_file_size: String,
     /// An ingest compacts a month it touched once the month holds more than this many small
@@ -158,6 +160,7 @@ pub(crate) fn run_ingest(
                 bar.set_message(format!("{} records, {} rejected", p.records, p.rejected));
             }) as ProgressFn
         }),
+        target_file_bytes: args.compact.options()?.target_file_bytes,
         compact: if args.no_compact {
             None
         } else {
@@ -295,8 +298,8 @@ fn print_summary(lake: &Lake, s: &IngestSummary) {
     }
     if let Some(v) = s.compaction {
         eprintln!(
-            "  compacted {} small file(s) as lake version {v}",
-            s.files_compacted
+            "  compacted {} small file(s) as lake version {v} in {:.2}s",
+            s.files_compacted, s.compaction_seconds
         );
     }
 }

@@ -2,9 +2,9 @@
 //! reading files.
 //!
 //! Every file is zstd-compressed with statistics (per page for the sort columns, per row group
-//! for the rest) and a page index, holds rows sorted by `conversation_start` (metrics: by
-//! name, then `conversation_start`; see [`Table::cluster_column`]) and declares that order in
-//! its sorting columns, keeps microsecond
+//! for the rest) and a page index, holds rows sorted by `conversation_start` (metrics: row
+//! groups in start order, each sorted by name, then `conversation_start`; see [`FileWriter`])
+//! and declares each row group's order in its sorting columns, keeps microsecond
 //! UTC timestamps (Delta's `timestamp`) and spec-compliant list and map names, and embeds the
 //! Arrow schema so that dictionary and map columns read back exactly as written (other
 //! engines read plain strings).
@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -23,8 +23,10 @@ use parquet::file::reader::ChunkReader;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::lake::delta::LakeFile;
+use crate::lake::layout::{self, Month};
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
-use crate::storage::{Lake, Source};
+use crate::storage::{Lake, Sink, Source};
 
 /// Rows per row group: small enough for statistics to prune, large enough to scan fast.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -190,23 +192,24 @@ impl KeyStats {
 
 /// The order that sorts the rows of `batches` of `table` by its cluster column, if it has one,
 /// then `conversation_start` (stable: rows with equal keys keep their order), as `(batch, row)`
-/// pairs; `None` when the rows are in order already, as exports usually are for tables
-/// sorted by start alone.
+/// pairs; `None` when the rows are in order already. The order of every row group of a file.
 pub fn sort_order(table: Table, batches: &[RecordBatch]) -> Option<Vec<(usize, usize)>> {
-    let clusters = table
+    let ranks = table
         .cluster_column()
         .map(|name| cluster_ranks(batches, name));
-    let key = |b: usize, r: usize, start: i64| {
-        let rank = clusters.as_ref().map_or(0, |ranks| ranks[b][r]);
-        (rank, start)
-    };
-    let starts = |b: &RecordBatch| {
-        b.column_by_name(CONVERSATION_START)
-            .expect("sort key")
-            .as_primitive::<TimestampMicrosecondType>()
-            .values()
-            .clone()
-    };
+    order_by(batches, ranks.as_deref())
+}
+
+/// The order that sorts the rows of `batches` by `conversation_start` (stable), as
+/// `(batch, row)` pairs; `None` when they are in order already, as exports usually are. The
+/// order of the rows of a file from one row group to the next.
+pub fn start_order(batches: &[RecordBatch]) -> Option<Vec<(usize, usize)>> {
+    order_by(batches, None)
+}
+
+/// The `(rank, conversation_start)` order of the rows of `batches` (rank 0 without `ranks`).
+fn order_by(batches: &[RecordBatch], ranks: Option<&[Vec<u32>]>) -> Option<Vec<(usize, usize)>> {
+    let key = |b: usize, r: usize, start: i64| (ranks.map_or(0, |ranks| ranks[b][r]), start);
     let mut previous = (0, i64::MIN);
     let in_order = batches.iter().enumerate().all(|(b, batch)| {
         starts(batch).iter().enumerate().all(|(r, &start)| {
@@ -230,6 +233,15 @@ pub fn sort_order(table: Table, batches: &[RecordBatch]) -> Option<Vec<(usize, u
     }
     keys.sort_by_key(|&(key, _, _)| key);
     Some(keys.into_iter().map(|(_, b, r)| (b, r)).collect())
+}
+
+/// The `conversation_start` values of a batch of any table.
+fn starts(batch: &RecordBatch) -> &[i64] {
+    batch
+        .column_by_name(CONVERSATION_START)
+        .expect("sort key")
+        .as_primitive::<TimestampMicrosecondType>()
+        .values()
 }
 
 /// For every row of `batches`, the rank of its value of the dictionary column `name` among
@@ -288,36 +300,173 @@ fn widen<T: Ord + Copy>(range: Option<(T, T)>, lo: Option<T>, hi: Option<T>) -> 
 /// reordered copy never holds much more than this at once.
 const REORDER_BYTES: usize = 4 << 20;
 
-/// Writes the rows of `batches` (file schema) as the new file `path` of `lake`, in `order`
-/// when given (see [`sort_order`]), else as they are. Returns the file's size in bytes.
-pub fn write_file(
+/// A data file being written: rows are appended in `conversation_start` order, a row group
+/// (or several) per append, until [`FileWriter::finish`].
+///
+/// The order of a file's rows is the order of its table (see [`Table::sort_columns`]) within
+/// each row group, and `conversation_start` from one row group to the next. For tables
+/// without a cluster column that is simply start order; metrics are grouped by name inside
+/// each row group (so that the page index finds a name's pages) while row groups follow each
+/// other in time (so that a metric's ids repeat within a row group and compress, and a file
+/// can grow by appending, with no sort of the whole file).
+pub struct FileWriter {
     table: Table,
+    month: Month,
+    relative: String,
+    writer: ArrowWriter<Sink>,
+    stats: KeyStats,
+}
+
+impl FileWriter {
+    /// Starts a new data file of `table` in `month` of `lake`.
+    pub fn create(lake: &Lake, table: Table, month: Month) -> Result<FileWriter> {
+        let relative = layout::new_data_file(month);
+        let sink = lake.create(&layout::data_file(table, &relative))?;
+        let writer =
+            ArrowWriter::try_new(sink, table.file_schema(), Some(writer_properties(table)))?;
+        Ok(FileWriter {
+            table,
+            month,
+            relative,
+            writer,
+            stats: KeyStats::default(),
+        })
+    }
+
+    /// The latest `conversation_start` written so far: rows appended later must not start
+    /// before it.
+    pub fn last_start(&self) -> Option<i64> {
+        self.stats.start.map(|(_, last)| last)
+    }
+
+    /// Bytes of Parquet written so far.
+    pub fn bytes(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Where the file is, relative to its table.
+    pub fn path(&self) -> &str {
+        &self.relative
+    }
+
+    /// Appends the rows of `batches` (file schema), in `conversation_start` order: in `order`
+    /// when given (see [`start_order`]), else as they are. Calls `written(batch, row)` for
+    /// every row, in the order the rows land in the file. Ends with a closed row group, so an
+    /// open file holds nothing in memory between appends.
+    pub fn append(
+        &mut self,
+        batches: &[RecordBatch],
+        order: Option<&[(usize, usize)]>,
+        mut written: impl FnMut(usize, usize),
+    ) -> Result<()> {
+        self.stats = self.stats.merge(&KeyStats::of(batches));
+        match (self.table.cluster_column(), order) {
+            (None, None) => {
+                for batch in batches {
+                    self.writer.write(batch)?;
+                }
+                for (b, batch) in batches.iter().enumerate() {
+                    (0..batch.num_rows()).for_each(|r| written(b, r));
+                }
+            }
+            (None, Some(order)) => {
+                write_in_order(&mut self.writer, batches, order)?;
+                order.iter().for_each(|&(b, r)| written(b, r));
+            }
+            (Some(column), order) => {
+                let rows: Vec<(usize, usize)> = match order {
+                    Some(order) => order.to_vec(),
+                    None => batches
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+                        .collect(),
+                };
+                let ranks = cluster_ranks(batches, column);
+                let starts: Vec<&[i64]> = batches.iter().map(starts).collect();
+                for group in rows.chunks(ROW_GROUP_ROWS) {
+                    let mut group = group.to_vec();
+                    group.sort_by_key(|&(b, r)| (ranks[b][r], starts[b][r]));
+                    write_in_order(&mut self.writer, batches, &group)?;
+                    self.writer.flush()?;
+                    group.iter().for_each(|&(b, r)| written(b, r));
+                }
+            }
+        }
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// Closes the file (uploads it, on object storage); what the lake's log says of it.
+    pub fn finish(self) -> Result<LakeFile> {
+        let bytes = self.writer.into_inner()?.finish()?;
+        Ok(LakeFile::written(
+            self.relative,
+            self.month,
+            bytes,
+            &self.stats,
+        ))
+    }
+}
+
+/// Writes the rows of `batches` in `order`, a few MB at a time.
+fn write_in_order(
+    writer: &mut ArrowWriter<Sink>,
     batches: &[RecordBatch],
-    order: Option<&[(usize, usize)]>,
+    order: &[(usize, usize)],
+) -> Result<()> {
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let bytes: usize = batches.iter().map(batch_bytes).sum();
+    let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>().max(1);
+    let slice_rows =
+        (REORDER_BYTES as u128 * rows as u128 / bytes.max(1) as u128).clamp(64, 64 * 1024) as usize;
+    for slice in order.chunks(slice_rows) {
+        writer.write(&interleave_record_batch(&sources, slice)?)?;
+    }
+    Ok(())
+}
+
+/// Reads the file `path` of `lake` one row group at a time, each as one batch: the unit in
+/// which a file's rows are in its table's order (see [`FileWriter`]).
+pub fn read_row_groups(
     lake: &Lake,
     path: &str,
-) -> Result<u64> {
-    let sink = lake.create(path)?;
-    let mut writer =
-        ArrowWriter::try_new(sink, table.file_schema(), Some(writer_properties(table)))?;
-    match order {
-        None => {
-            for batch in batches {
-                writer.write(batch)?;
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {
+    let source = lake.open_file(path)?;
+    let metadata = match &source {
+        Source::File(file) => ArrowReaderMetadata::load(file, Default::default())?,
+        Source::Bytes(bytes) => ArrowReaderMetadata::load(bytes, Default::default())?,
+    };
+    let groups = metadata.metadata().num_row_groups();
+    let path = lake.describe(path);
+    Ok((0..groups).map(move |i| {
+        let rows = metadata.metadata().row_group(i).num_rows().max(1) as usize;
+        let batches = match &source {
+            Source::File(file) => {
+                let file = file
+                    .try_clone()
+                    .map_err(|e| Error::io("cannot read", &path, e))?;
+                read_group(file, &metadata, i, rows)?
             }
-        }
-        Some(order) => {
-            let sources: Vec<&RecordBatch> = batches.iter().collect();
-            let bytes: usize = batches.iter().map(batch_bytes).sum();
-            let rows = order.len().max(1);
-            let slice_rows = (REORDER_BYTES as u128 * rows as u128 / bytes.max(1) as u128)
-                .clamp(64, 64 * 1024) as usize;
-            for slice in order.chunks(slice_rows) {
-                writer.write(&interleave_record_batch(&sources, slice)?)?;
-            }
-        }
-    }
-    writer.into_inner()?.finish()
+            Source::Bytes(bytes) => read_group(bytes.clone(), &metadata, i, rows)?,
+        };
+        Ok(arrow::compute::concat_batches(metadata.schema(), &batches)?)
+    }))
+}
+
+/// The batches of row group `i` of a Parquet file.
+fn read_group<R: ChunkReader + 'static>(
+    source: R,
+    metadata: &ArrowReaderMetadata,
+    i: usize,
+    rows: usize,
+) -> Result<Vec<RecordBatch>> {
+    ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata.clone())
+        .with_row_groups(vec![i])
+        .with_batch_size(rows)
+        .build()?
+        .map(|b| b.map_err(Error::from))
+        .collect()
 }
 
 /// Reads the columns `names` (top-level) of the file `path` of `lake`.
@@ -339,20 +488,6 @@ pub fn read_columns(lake: &Lake, path: &str, names: &[&str]) -> Result<Vec<Recor
     match lake.open_file(path)? {
         Source::File(file) => read(file, names),
         Source::Bytes(bytes) => read(bytes, names),
-    }
-}
-
-/// Reads the whole file `path` of `lake`.
-pub fn read_all(lake: &Lake, path: &str) -> Result<Vec<RecordBatch>> {
-    fn read<R: ChunkReader + 'static>(source: R) -> Result<Vec<RecordBatch>> {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(source)?
-            .with_batch_size(16 * 1024)
-            .build()?;
-        reader.map(|b| b.map_err(Error::from)).collect()
-    }
-    match lake.open_file(path)? {
-        Source::File(file) => read(file),
-        Source::Bytes(bytes) => read(bytes),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod vacuum;
 use std::collections::HashSet;
 use std::fs::File;
 use std::future::Future;
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::schema::Table;
@@ -65,6 +66,41 @@ pub fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
             .join()
             .expect("the lake's I/O thread panicked")
     })
+}
+
+/// Runs `work` on every item, on one thread per core; returns the results in no order.
+pub fn in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    work: impl Fn(T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(items.len())
+        .max(1);
+    let queue = Mutex::new(items);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let Some(item) = queue.lock().expect("queue").pop() else {
+                            return Ok(());
+                        };
+                        let result = work(item)?;
+                        results.lock().expect("results").push(result);
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| Error::Internal("a writer thread panicked".into()))??;
+        }
+        Ok(())
+    })?;
+    Ok(results.into_inner().expect("results"))
 }
 
 /// The exclusive right to change a local lake, released when dropped (or when the process
@@ -179,13 +215,25 @@ pub fn remove_leftovers(lake: &Lake, latest: &Snapshot, min_age_ms: i64) -> Resu
             }
         }
     }
-    if let Some(root) = lake.local_root() {
-        let staging = root.join(layout::META_DIR).join("staging");
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging)
-                .map_err(|e| Error::io("cannot remove", &staging, e))?;
-            removed.push(staging.display().to_string());
+    // Work files of interrupted ingests: all of a local lake's (its lock says no ingest runs),
+    // those of a lake on object storage as old as its leftover files.
+    let staging = lake.staging_root();
+    let entries = std::fs::read_dir(&staging).into_iter().flatten().flatten();
+    for entry in entries {
+        let age_ms = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .map_or(i64::MAX, |age| age.as_millis() as i64);
+        if lake.local_root().is_some() || age_ms >= min_age_ms {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+            removed.push(path.display().to_string());
         }
+    }
+    if lake.local_root().is_some() {
+        let _ = std::fs::remove_dir(&staging);
     }
     Ok(removed)
 }

@@ -4,39 +4,31 @@
 //! A plan is made per table and month from the snapshot's statistics, as delta-rs's
 //! optimizer does (files at or above half the target are left alone; a month with a single
 //! small file is left alone), but the merge keeps the order every file promises: the small
-//! files are read as sorted streams and merged by `conversation_start` (metrics: name, then
-//! start) with DataFusion's sort-preserving merge, so memory holds one batch per file, and
-//! the output rolls over to a new file at the target size.
+//! files are read a row group at a time, each put in `conversation_start` order, and merged
+//! by start; the output is appended to a [`FileWriter`] a row group at a time (which groups
+//! metrics by name inside each) and rolls over to a new file at the target size. Memory
+//! holds one row group per file merged; months and tables are merged on every core.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use arrow::compute::SortOptions;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::datasource::table_schema::TableSchema;
-use datafusion::physical_expr::expressions::col;
-use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::StreamExt;
-use parquet::arrow::ArrowWriter;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{interleave_record_batch, take_record_batch};
+use arrow::datatypes::TimestampMicrosecondType;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{writer_properties, KeyStats};
+use crate::lake::files::{batch_bytes, read_row_groups, start_order, FileWriter, ROW_GROUP_ROWS};
 use crate::lake::layout::{self, Month};
 use crate::lake::log::{self, Change, Plan};
 use crate::lake::settings::Settings;
 use crate::lake::snapshot::{self, AsOf};
-use crate::lake::{block_on, open_for_writing};
-use crate::schema::Table;
-use crate::storage::{Lake, Sink};
+use crate::lake::{block_on, in_parallel, open_for_writing};
+use crate::schema::{Table, CONVERSATION_START};
+use crate::storage::Lake;
 
 /// When and how to compact.
 #[derive(Debug, Clone, Copy)]
@@ -124,13 +116,15 @@ pub async fn compact(
     if bins.is_empty() {
         return Ok(summary);
     }
-    // Small batches: the merge holds one batch of every file it merges at once.
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_batch_size(2048));
-    lake.register(&ctx);
+    // Bins are merged in parallel, one per core, the largest first.
+    bins.sort_by_key(|(_, _, files)| std::cmp::Reverse(files.iter().map(|f| f.bytes).sum::<u64>()));
+    let merged = in_parallel(bins, |(table, month, files)| {
+        let added = merge(lake, table, month, &files, options.target_file_bytes)?;
+        Ok((table, month, files, added))
+    })?;
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
     let mut months_done = BTreeSet::new();
-    for (table, month, files) in bins {
-        let added = merge(&ctx, lake, table, month, &files, options.target_file_bytes).await?;
+    for (table, month, files, added) in merged {
         summary.files_removed += files.len() as u64;
         summary.bytes_removed += files.iter().map(|f| f.bytes).sum::<u64>();
         summary.files_added += added.len() as u64;
@@ -154,85 +148,175 @@ pub async fn compact(
     Ok(summary)
 }
 
-/// The sort order of `table`'s files, as DataFusion sort expressions over `schema`.
-fn ordering(table: Table, schema: &arrow::datatypes::Schema) -> Result<LexOrdering> {
-    let options = SortOptions {
-        descending: false,
-        nulls_first: false,
-    };
-    let exprs = table
-        .sort_columns()
-        .into_iter()
-        .map(|name| Ok(PhysicalSortExpr::new(col(name, schema)?, options)))
-        .collect::<Result<Vec<_>>>()?;
-    LexOrdering::new(exprs).ok_or_else(|| Error::Internal("empty sort order".into()))
+/// Rows merged before they are handed to the file being written: a row group at most.
+const MERGE_ROWS: usize = ROW_GROUP_ROWS;
+
+/// Bytes merged before they are handed to the file being written (raw records are large).
+const MERGE_BYTES: usize = 64 << 20;
+
+/// Rows of one input file in `conversation_start` order, a batch at a time: the file read
+/// one row group at a time, each row group put in start order (its rows are in the table's
+/// order, which for metrics groups them by name first).
+struct Run {
+    groups: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+    /// Where the current batch is among the merge's sources.
+    source: usize,
+    starts: Vec<i64>,
+    next: usize,
 }
 
-/// Merges the sorted `files` of one month of `table` into new sorted files of about
-/// `target` bytes each.
-async fn merge(
-    ctx: &SessionContext,
+impl Run {
+    /// The next row group of the run, in start order, or `None` at the end.
+    fn next_group(&mut self) -> Result<Option<RecordBatch>> {
+        for group in self.groups.by_ref() {
+            let group = group?;
+            if group.num_rows() == 0 {
+                continue;
+            }
+            let group = match start_order(std::slice::from_ref(&group)) {
+                None => group,
+                Some(order) => {
+                    let rows = UInt32Array::from_iter_values(order.iter().map(|&(_, r)| r as u32));
+                    take_record_batch(&group, &rows)?
+                }
+            };
+            self.starts = group
+                .column_by_name(CONVERSATION_START)
+                .expect("sort key")
+                .as_primitive::<TimestampMicrosecondType>()
+                .values()
+                .to_vec();
+            self.next = 0;
+            return Ok(Some(group));
+        }
+        Ok(None)
+    }
+}
+
+/// Merges the `files` of one month of `table` by `conversation_start` (ties: earlier file
+/// first) into new files of about `target` bytes each. Memory holds one row group of every
+/// file and one row group of output.
+fn merge(
     lake: &Lake,
     table: Table,
     month: Month,
     files: &[LakeFile],
     target: u64,
 ) -> Result<Vec<LakeFile>> {
-    let schema = table.file_schema();
-    let format = ParquetFormat::default();
-    let source = format.file_source(TableSchema::builder(schema.clone()).build());
-    let groups = files
-        .iter()
-        .map(|f| {
-            FileGroup::new(vec![PartitionedFile::new(
-                lake.scan_location(&layout::data_file(table, &f.path)),
-                f.bytes,
-            )])
-        })
-        .collect::<Vec<_>>();
-    let order = ordering(table, &schema)?;
-    let config = FileScanConfigBuilder::new(lake.object_store_url(), source)
-        .with_file_groups(groups)
-        .with_output_ordering(vec![order.clone()])
-        .build();
-    let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
-    let merged = SortPreservingMergeExec::new(order, scan);
-    let mut stream = merged.execute(0, ctx.task_ctx())?;
-
-    let mut written = Vec::new();
-    let mut out: Option<(String, ArrowWriter<Sink>, KeyStats)> = None;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let (_, writer, stats) = match &mut out {
-            Some(open) => open,
-            None => {
-                let relative = layout::new_data_file(month);
-                let sink = lake.create(&layout::data_file(table, &relative))?;
-                let writer =
-                    ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(table)))?;
-                out.insert((relative, writer, KeyStats::default()))
-            }
+    let mut sources: Vec<RecordBatch> = Vec::new();
+    let mut runs = Vec::new();
+    let mut heap = BinaryHeap::new();
+    for file in files {
+        let mut run = Run {
+            groups: Box::new(read_row_groups(
+                lake,
+                &layout::data_file(table, &file.path),
+            )?),
+            source: 0,
+            starts: Vec::new(),
+            next: 0,
         };
-        writer.write(&batch)?;
-        *stats = stats.merge(&KeyStats::of(std::slice::from_ref(&batch)));
-        if writer.bytes_written() as u64 + writer.in_progress_size() as u64 >= target {
-            written.push(finish(month, out.take().expect("open"))?);
+        if let Some(group) = run.next_group()? {
+            run.source = sources.len();
+            sources.push(group);
+            heap.push(Reverse((run.starts[0], runs.len())));
+            runs.push(run);
         }
     }
-    if let Some(open) = out.take() {
-        written.push(finish(month, open)?);
+    let mut out = Output {
+        lake,
+        table,
+        month,
+        target,
+        file: None,
+        merged: Vec::new(),
+        rows: 0,
+        bytes: 0,
+        written: Vec::new(),
+    };
+    let mut picked: Vec<(usize, usize)> = Vec::new();
+    while let Some(Reverse((_, r))) = heap.pop() {
+        let run = &mut runs[r];
+        picked.push((run.source, run.next));
+        run.next += 1;
+        if run.next < run.starts.len() {
+            heap.push(Reverse((run.starts[run.next], r)));
+        } else {
+            // The run's batch is done: take what was picked from it before it goes.
+            out.take(&sources, &mut picked)?;
+            let schema = sources[run.source].schema();
+            sources[run.source] = RecordBatch::new_empty(schema);
+            if let Some(group) = run.next_group()? {
+                run.source = sources.len();
+                sources.push(group);
+                heap.push(Reverse((run.starts[0], r)));
+            }
+        }
+        if picked.len() >= 8192 {
+            out.take(&sources, &mut picked)?;
+        }
     }
-    Ok(written)
+    out.take(&sources, &mut picked)?;
+    out.finish()
 }
 
-/// Closes a file written by [`merge`].
-fn finish(
+/// The files a merge writes.
+struct Output<'a> {
+    lake: &'a Lake,
+    table: Table,
     month: Month,
-    (relative, writer, stats): (String, ArrowWriter<Sink>, KeyStats),
-) -> Result<LakeFile> {
-    let bytes = writer.into_inner()?.finish()?;
-    Ok(LakeFile::written(relative, month, bytes, &stats))
+    target: u64,
+    file: Option<FileWriter>,
+    /// Merged rows not yet appended.
+    merged: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+    written: Vec<LakeFile>,
+}
+
+impl Output<'_> {
+    /// Copies the rows `picked` (in merge order) out of `sources`.
+    fn take(&mut self, sources: &[RecordBatch], picked: &mut Vec<(usize, usize)>) -> Result<()> {
+        if picked.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&RecordBatch> = sources.iter().collect();
+        let batch = interleave_record_batch(&refs, picked)?;
+        picked.clear();
+        self.rows += batch.num_rows();
+        self.bytes += batch_bytes(&batch);
+        self.merged.push(batch);
+        if self.rows >= MERGE_ROWS || self.bytes >= MERGE_BYTES {
+            self.append()?;
+        }
+        Ok(())
+    }
+
+    /// Appends the merged rows to the file being written, as a row group.
+    fn append(&mut self) -> Result<()> {
+        if self.merged.is_empty() {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self
+                .file
+                .insert(FileWriter::create(self.lake, self.table, self.month)?),
+        };
+        file.append(&std::mem::take(&mut self.merged), None, |_, _| {})?;
+        (self.rows, self.bytes) = (0, 0);
+        if file.bytes() >= self.target {
+            let file = self.file.take().expect("open");
+            self.written.push(file.finish()?);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<LakeFile>> {
+        self.append()?;
+        if let Some(file) = self.file.take() {
+            self.written.push(file.finish()?);
+        }
+        Ok(self.written)
+    }
 }

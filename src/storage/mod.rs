@@ -338,12 +338,25 @@ impl Lake {
         }
     }
 
-    /// A local directory for the work files of the ingest `txn` (inside a local lake, so it is
-    /// on the same disk; in the system's temporary directory for a lake on object storage).
+    /// A local directory for the work files of the ingest `txn`, under
+    /// [`Lake::staging_root`].
     pub fn staging_dir(&self, txn: &str) -> PathBuf {
+        self.staging_root().join(txn)
+    }
+
+    /// Where this lake's ingests keep their local work files: inside a local lake, so they are
+    /// on the same disk; for a lake on object storage, in the system's temporary directory,
+    /// under a name of the lake's own, so that its next writer can clear what a killed ingest
+    /// left there.
+    pub fn staging_root(&self) -> PathBuf {
         match &self.inner.backend {
-            Backend::Local(root) => root.join("_convlake").join("staging").join(txn),
-            Backend::Remote(_) => std::env::temp_dir().join("convlake-staging").join(txn),
+            Backend::Local(root) => root.join("_convlake").join("staging"),
+            Backend::Remote(remote) => {
+                let lake = xxhash_rust::xxh3::xxh3_64(remote.display().as_bytes());
+                std::env::temp_dir()
+                    .join("convlake-staging")
+                    .join(format!("{lake:016x}"))
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use std::process::{Command, Stdio};
 
-use crate::util::binary;
+use convlake::schema::Table;
+
+use crate::util::{assert_file_order, binary};
 
 fn convlake(lake: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(binary())
@@ -171,7 +173,7 @@ fn the_default_lake_is_relative_to_the_working_directory() {
 }
 
 #[test]
-fn write_memory_trades_memory_for_fewer_files() {
+fn write_memory_trades_memory_for_larger_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.ndjson");
     let out = convlake(
@@ -197,16 +199,24 @@ fn write_memory_trades_memory_for_fewer_files() {
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let sql = "SELECT count(*) AS n, sum(value) AS total FROM metrics";
         let out = convlake(&lake, &["sql", "--format", "csv", sql]);
+        let snap = convlake::lake::snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
+        let groups: usize = Table::ALL
+            .iter()
+            .flat_map(|&t| snap.files(t).iter().map(move |f| (t, f)))
+            .map(|(t, f)| assert_file_order(&lake, t, f))
+            .sum();
         (
             summary["files_written"].as_u64().unwrap(),
+            groups,
             text(&out.stdout),
         )
     };
-    let (files_default, content_default) = ingest("default", &[]);
-    let (files_small, content_small) = ingest("small", &["--write-memory", "1M"]);
+    let (files_default, groups_default, content_default) = ingest("default", &[]);
+    let (files_small, groups_small, content_small) = ingest("small", &["--write-memory", "1M"]);
+    // Flushes of 512 KB are appended to the same files: more row groups, no more files.
     assert!(
-        files_small > files_default,
-        "{files_small} vs {files_default}"
+        groups_small > groups_default && files_small == files_default,
+        "{files_small} files, {groups_small} row groups vs {files_default}, {groups_default}"
     );
     assert_eq!(content_small, content_default);
 

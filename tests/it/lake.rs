@@ -494,8 +494,9 @@ fn vacuum_removes_leftovers() {
     assert_same(&content(&lake), &before);
 }
 
-/// Metrics files hold their rows by metric name, then start, and say so in their sorting
-/// columns: a filter on a name reads that name's pages only, through the page index.
+/// Each row group of a metrics file holds its rows by metric name, then start, and says so in
+/// its sorting columns: a filter on a name reads that name's pages only, through the page
+/// index. (Here every file is one row group.)
 #[test]
 fn metrics_files_are_clustered_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use convlake::ingest::{DecoderBuilder, Input, Reject};
 use convlake::lake::snapshot;
@@ -136,6 +136,41 @@ pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
 /// Where the data file `file` of `table` is.
 pub fn file_path(lake: &Path, table: Table, file: &convlake::lake::LakeFile) -> PathBuf {
     lake.join(convlake::lake::layout::data_file(table, &file.path))
+}
+
+/// Asserts that the rows of the data file `file` of `table` are in the lake's file order:
+/// each row group in the table's sort order, row groups following each other by
+/// `conversation_start`. Returns the number of row groups.
+pub fn assert_file_order(lake: &Path, table: Table, file: &convlake::lake::LakeFile) -> usize {
+    let local = convlake::Lake::local(lake);
+    let path = convlake::lake::layout::data_file(table, &file.path);
+    let mut previous = i64::MIN;
+    let mut groups = 0;
+    for group in convlake::lake::files::read_row_groups(&local, &path).unwrap() {
+        let group = group.unwrap();
+        groups += 1;
+        assert_eq!(
+            convlake::lake::files::sort_order(table, std::slice::from_ref(&group)),
+            None,
+            "row group {groups} of {} ({path}) is not in order",
+            table.name()
+        );
+        let starts = group
+            .column_by_name("conversation_start")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let (first, last) = (
+            arrow::compute::min(starts).unwrap(),
+            arrow::compute::max(starts).unwrap(),
+        );
+        assert!(
+            first >= previous,
+            "row group {groups} of {} ({path}) starts before the one ahead of it ends",
+            table.name()
+        );
+        previous = last;
+    }
+    groups
 }
 
 /// Every row of the Parquet file at `path`, read with the parquet crate.

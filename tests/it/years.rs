@@ -87,6 +87,72 @@ fn a_year_of_a_small_center_is_a_dozen_files_per_table() {
     assert_eq!(rows, 2_000);
 }
 
+/// A large center's month arrives in many write buffers: each is appended to the month's
+/// open file (rows arrive in start order), which rolls over at the target size, so the
+/// ingest writes a few large files per table and leaves nothing to compact. Rows are those
+/// of the export, in file order (metrics: by name inside each row group).
+#[test]
+fn a_large_month_grows_files_to_the_target_size_instead_of_compacting() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = export(
+        dir.path(),
+        "month",
+        &GenerateOptions {
+            conversations: 3_000,
+            seed: 77,
+            // 2026-11-02: one week, one month.
+            start_ms: 1_793_577_600_000,
+            days: 7,
+            ..Default::default()
+        },
+    );
+    let lake = dir.path().join("lake");
+    let target = 512 << 10;
+    let options = IngestOptions {
+        // Chunks of 256 KB of JSON, buffers of 256 KB: dozens of flushes per table.
+        decoder: convlake::ingest::DecoderBuilder::new().with_chunk_bytes(256 << 10),
+        file_bytes: 256 << 10,
+        buffer_budget: 1 << 20,
+        target_file_bytes: target,
+        compact: Some(CompactOptions {
+            target_file_bytes: target,
+            small_files_over: 1,
+        }),
+        ..IngestOptions::default()
+    };
+    let summary = ingest_with(&lake, std::slice::from_ref(&input), &options);
+    assert_eq!(summary.compaction, None, "{summary:?}");
+    let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
+    let mut several = 0;
+    for table in Table::ALL {
+        let files = snap.files(table);
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        // Every file but the last of a table reached the target.
+        let small = files.iter().filter(|f| f.bytes < target).count();
+        assert!(
+            small <= 1,
+            "{}: {} files ({bytes} bytes), {small} under the target",
+            table.name(),
+            files.len()
+        );
+        let mut groups = 0;
+        for file in files {
+            groups += assert_file_order(&lake, table, file);
+        }
+        several += usize::from(files.len() > 1);
+        assert!(
+            groups > files.len(),
+            "{}: {groups} row groups",
+            table.name()
+        );
+    }
+    assert!(several >= 4, "too few tables rolled over to a second file");
+    // The same rows as an ingest with the default settings.
+    let whole = dir.path().join("whole");
+    ingest_with(&whole, &[input], &IngestOptions::default());
+    assert_same(&content(&lake), &content(&whole));
+}
+
 /// Forty nights: each brings one day of conversations, and the re-export of the day before
 /// (some conversations completed late). With compaction, every month keeps a few files per
 /// table; the rows are those of one ingest of everything.
@@ -202,14 +268,7 @@ fn optimize_merges_small_files_into_sorted_ones() {
     assert_same(&content(&lake), &before);
     let snap = snapshot::latest(&convlake::Lake::local(&lake)).unwrap();
     for table in Table::ALL {
-        let file = &snap.files(table)[0];
-        let batches = read_parquet(&file_path(&lake, table, file));
-        assert_eq!(
-            convlake::lake::files::sort_order(table, &batches),
-            None,
-            "{} not sorted after compaction",
-            table.name()
-        );
+        assert_file_order(&lake, table, &snap.files(table)[0]);
     }
     // Nothing left to do the second time.
     let again = std::process::Command::new(binary())

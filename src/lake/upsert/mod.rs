@@ -67,6 +67,8 @@ pub struct IngestOptions {
     pub file_bytes: usize,
     /// In-memory size of all write buffers together; the largest is flushed beyond it.
     pub buffer_budget: usize,
+    /// Parquet size at which a file being written is closed and the next one started.
+    pub target_file_bytes: u64,
     /// Threads writing Parquet files while decoding goes on.
     pub writer_threads: usize,
     /// Called after each decoded chunk with the progress so far.
@@ -82,6 +84,7 @@ impl Default for IngestOptions {
             wait_for_lock: false,
             file_bytes: 64 << 20,
             buffer_budget: 128 << 20,
+            target_file_bytes: layout::DEFAULT_TARGET_FILE_BYTES,
             writer_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             progress: None,
             compact: Some(CompactOptions::default()),
@@ -148,8 +151,10 @@ pub struct IngestSummary {
     pub compaction: Option<u64>,
     /// Small files merged by that compaction.
     pub files_compacted: u64,
-    /// Wall time in seconds.
+    /// Wall time of the ingest up to its commit, in seconds.
     pub seconds: f64,
+    /// Wall time of the compaction that followed, in seconds.
+    pub compaction_seconds: f64,
 }
 
 impl IngestSummary {
@@ -324,7 +329,9 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
     }
 
     // 5. Compact.
+    summary.seconds = started.elapsed().as_secs_f64();
     if let (Some(compact), Some(_)) = (&options.compact, summary.snapshot) {
+        let compacting = Instant::now();
         let result = block_on(optimize::compact(
             lake,
             settings,
@@ -334,8 +341,8 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         ))?;
         summary.compaction = result.version;
         summary.files_compacted = result.files_removed;
+        summary.compaction_seconds = compacting.elapsed().as_secs_f64();
     }
-    summary.seconds = started.elapsed().as_secs_f64();
     drop(writer);
     Ok(summary)
 }

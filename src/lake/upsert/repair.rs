@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
@@ -13,7 +12,8 @@ use super::write::NewFile;
 use super::{id_key, IdKey};
 use crate::error::{Error, Result};
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{read_all, read_columns, write_file, KeyStats};
+use crate::lake::files::{read_columns, read_row_groups, FileWriter};
+use crate::lake::in_parallel;
 use crate::lake::layout::{self, Month};
 use crate::lake::log::Change;
 use crate::lake::snapshot::Snapshot;
@@ -23,88 +23,35 @@ use crate::storage::Lake;
 /// Per table: the files written, and the lake files they supersede.
 pub(super) type Written = BTreeMap<Table, Change>;
 
-/// Runs `work` on every item, on one thread per core; returns the results in no order.
-fn in_parallel<T: Send, R: Send>(
-    items: Vec<T>,
-    work: impl Fn(T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(items.len())
-        .max(1);
-    let queue = Mutex::new(items);
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| -> Result<()> {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let Some(item) = queue.lock().expect("queue").pop() else {
-                            return Ok(());
-                        };
-                        let result = work(item)?;
-                        results.lock().expect("results").push(result);
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle
-                .join()
-                .map_err(|_| Error::Internal("a writer thread panicked".into()))??;
-        }
-        Ok(())
-    })?;
-    Ok(results.into_inner().expect("results"))
-}
-
-/// The rows of the file at `path` that `mask` (called on each batch in order) keeps; batches
-/// left empty are dropped.
-fn read_filtered(
+/// Writes the rows of the file `path` of `table` that `mask` (called on each row group in
+/// order) keeps as a new file of `month`, one row group at a time; `None` when none are kept.
+fn rewrite_filtered(
     lake: &Lake,
+    table: Table,
+    month: Month,
     path: &str,
     mut mask: impl FnMut(&RecordBatch) -> BooleanArray,
-) -> Result<Vec<RecordBatch>> {
-    let mut kept = Vec::new();
-    for batch in read_all(lake, path)? {
-        let batch = filter_record_batch(&batch, &mask(&batch))?;
-        if batch.num_rows() > 0 {
-            kept.push(batch);
+) -> Result<Option<LakeFile>> {
+    let mut out: Option<FileWriter> = None;
+    for group in read_row_groups(lake, path)? {
+        let group = group?;
+        let kept = filter_record_batch(&group, &mask(&group))?;
+        if kept.num_rows() == 0 {
+            continue;
         }
+        let writer = match &mut out {
+            Some(writer) => writer,
+            None => out.insert(FileWriter::create(lake, table, month)?),
+        };
+        // Rows stay in the order they had: the file's order, row group by row group.
+        writer.append(&[kept], None, |_, _| {})?;
     }
-    Ok(kept)
+    out.map(FileWriter::finish).transpose()
 }
 
 /// Removes a file of this transaction's (no table lists it).
 pub(super) fn remove_new_file(lake: &Lake, new: &NewFile) -> Result<()> {
     lake.delete(&layout::data_file(new.table, &new.file.path))
-}
-
-/// Writes `rows` of `table` (already in order) as a new file of `month`; `None` when there
-/// are none.
-fn rewrite(
-    lake: &Lake,
-    table: Table,
-    month: Month,
-    rows: &[RecordBatch],
-) -> Result<Option<LakeFile>> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let relative = layout::new_data_file(month);
-    let bytes = write_file(
-        table,
-        rows,
-        None,
-        lake,
-        &layout::data_file(table, &relative),
-    )?;
-    Ok(Some(LakeFile::written(
-        relative,
-        month,
-        bytes,
-        &KeyStats::of(rows),
-    )))
 }
 
 /// Reads the ordinals staged next to a new file.
@@ -135,12 +82,12 @@ pub(super) fn drop_losers(
         }
         let path = layout::data_file(new.table, &new.file.path);
         let mut offset = 0;
-        let rows = read_filtered(lake, &path, |batch| {
+        let file = rewrite_filtered(lake, new.table, new.file.month, &path, |batch| {
             let n = batch.num_rows();
             offset += n;
             BooleanArray::from(mask[offset - n..offset].to_vec())
-        })?;
-        let file = rewrite(lake, new.table, new.file.month, &rows)?.expect("some rows are kept");
+        })?
+        .expect("some rows are kept");
         lake.delete(&path)?;
         Ok(Some(NewFile { file, ..new }))
     })?;
@@ -191,7 +138,7 @@ pub(super) fn rewrite_replaced(
         if !hit {
             return Ok(None);
         }
-        let kept = read_filtered(lake, &path, |batch| {
+        let written = rewrite_filtered(lake, table, file.month, &path, |batch| {
             batch
                 .column_by_name(CONVERSATION_ID)
                 .expect("key")
@@ -200,7 +147,6 @@ pub(super) fn rewrite_replaced(
                 .map(|id| Some(!id.is_some_and(|id| ids.contains(&id_key(id)))))
                 .collect()
         })?;
-        let written = rewrite(lake, table, file.month, &kept)?;
         Ok(Some((table, written, file.clone())))
     })?;
     let mut written = Written::new();

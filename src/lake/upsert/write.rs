@@ -1,15 +1,17 @@
 //! Step 1 of an ingest, decode and write: decoded chunks put back in input order, split by
-//! table and month into write buffers under one memory budget, and written as sorted
-//! Parquet files by a pool of threads while decoding goes on. Next to each file, staging
-//! keeps the record ordinal of every row, for the repair step.
+//! table and month into write buffers under one memory budget, and appended to sorted
+//! Parquet files (one growing file per month and table while rows come in order) by a pool
+//! of threads while decoding goes on. Next to each file, staging keeps the record ordinal of
+//! every row, for the repair step.
 //!
 //! However many days or months the input spans, memory is the budget: a buffer that no
 //! recent chunk added to is written first when the budget is exceeded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array, UInt64Array};
@@ -21,8 +23,8 @@ use crate::columnar::tables::TableBatch;
 use crate::error::{Error, Result};
 use crate::ingest::Decoded;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{batch_bytes, sort_order, write_file, KeyStats};
-use crate::lake::layout::{self, month_of_day, Month};
+use crate::lake::files::{batch_bytes, start_order, FileWriter, KeyStats};
+use crate::lake::layout::{month_of_day, Month};
 use crate::schema::{Table, CONVERSATION_DATE};
 use crate::storage::Lake;
 
@@ -87,19 +89,59 @@ struct Buffer {
     touched: u64,
 }
 
-/// One file to write: the buffered rows of one month of one table.
+/// One flush of a write buffer: rows of one month of one table, to append to the file that
+/// month is being written to.
 struct FileTask {
     table: Table,
     month: Month,
-    number: usize,
+    /// Its place among the flushes of its table and month, from 0: flushes are appended in
+    /// this order.
+    seq: u64,
     buffer: Buffer,
+    /// No more rows come for the month: its file is closed after this flush.
+    last: bool,
 }
 
-/// Writer threads that turn [`FileTask`]s into sorted Parquet files while decoding goes on.
+/// The file that one month of one table is being written to, and its staged ordinals.
+struct OpenFile {
+    writer: FileWriter,
+    ordinals: BufWriter<File>,
+    ordinals_path: PathBuf,
+}
+
+/// The writing state of one month of one table, shared by the writer threads: flushes run
+/// one at a time and in order, whichever thread receives them.
+#[derive(Default)]
+struct Slot {
+    /// The `seq` of the next flush to append.
+    next: u64,
+    /// A thread is appending a flush.
+    busy: bool,
+    /// Flushes received ahead of their turn.
+    waiting: BTreeMap<u64, FileTask>,
+    open: Option<OpenFile>,
+}
+
+/// What the writer threads share.
+#[derive(Default)]
+struct Shared {
+    slots: Mutex<HashMap<(Table, Month), Slot>>,
+    written: Mutex<Vec<NewFile>>,
+    failure: Mutex<Option<Error>>,
+}
+
+/// Writer threads that append [`FileTask`]s to sorted Parquet files while decoding goes on.
+///
+/// Each month of each table has at most one open file: a flush whose rows start no earlier
+/// than the file's last row is appended to it as new row groups (an export in start order
+/// gives one growing file per month), anything else starts a new file. A file is closed at
+/// the target size, at the month's last flush, or when rows arrive out of order, so a large
+/// center's month comes out as files of the target size with no compaction to follow.
 pub(super) struct WriterPool<'a> {
     lake: &'a Lake,
     staging: &'a Path,
     options: &'a IngestOptions,
+    files: AtomicUsize,
 }
 
 impl<'a> WriterPool<'a> {
@@ -108,6 +150,7 @@ impl<'a> WriterPool<'a> {
             lake,
             staging,
             options,
+            files: AtomicUsize::new(0),
         }
     }
 
@@ -115,28 +158,24 @@ impl<'a> WriterPool<'a> {
     /// every file written once `feed` is done and the last buffers are flushed.
     pub(super) fn run(&self, feed: impl FnOnce(&mut Router) -> Result<()>) -> Result<Vec<NewFile>> {
         let threads = self.options.writer_threads.max(1);
-        let (tasks, queue) = crossbeam_channel::bounded::<FileTask>(0);
-        let written = Mutex::new(Vec::new());
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let (tasks, queue) = crossbeam_channel::unbounded::<FileTask>();
+        // Flushes in the pool (queued, waiting for their turn or being written) hold a
+        // token each: memory stays bounded however slow one table's file is.
+        let (give_back, tokens) = crossbeam_channel::bounded::<()>(threads + 1);
+        for _ in 0..=threads {
+            give_back.send(()).expect("room for every token");
+        }
+        let shared = Shared::default();
         let fed = std::thread::scope(|scope| {
             for n in 0..threads {
                 let queue = queue.clone();
-                let (written, failure) = (&written, &failure);
+                let give_back = give_back.clone();
+                let shared = &shared;
                 std::thread::Builder::new()
                     .name(format!("convlake-write-{n}"))
                     .spawn_scoped(scope, move || {
                         for task in queue {
-                            // After a failure the queue is drained so that the feeder never
-                            // blocks; the first error is what the ingest reports.
-                            if failure.lock().expect("failure").is_some() {
-                                continue;
-                            }
-                            match self.write(task) {
-                                Ok(file) => written.lock().expect("written").push(file),
-                                Err(e) => {
-                                    failure.lock().expect("failure").get_or_insert(e);
-                                }
-                            }
+                            self.take_turn(shared, task, &give_back);
                         }
                     })
                     .expect("spawning a thread");
@@ -145,57 +184,146 @@ impl<'a> WriterPool<'a> {
             let mut router = Router {
                 options: self.options,
                 buffers: BTreeMap::new(),
+                flushed: BTreeMap::new(),
                 buffered: 0,
-                files: 0,
                 chunk: 0,
                 tasks,
+                tokens,
             };
             feed(&mut router).and_then(|()| router.finish())
             // The router, and with it the queue's sender, is dropped here: writers end.
         });
-        if let Some(e) = failure.into_inner().expect("failure") {
+        if let Some(e) = shared.failure.into_inner().expect("failure") {
             return Err(e);
         }
         fed?;
-        let mut files = written.into_inner().expect("written");
+        let mut files = shared.written.into_inner().expect("written");
         files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
         Ok(files)
     }
 
-    fn write(&self, task: FileTask) -> Result<NewFile> {
-        let relative = layout::new_data_file(task.month);
+    /// Runs `task` now if it is its month's turn, and then every flush of the month that
+    /// waited for it; else leaves it to the thread whose turn it is.
+    fn take_turn(
+        &self,
+        shared: &Shared,
+        task: FileTask,
+        give_back: &crossbeam_channel::Sender<()>,
+    ) {
+        let key = (task.table, task.month);
+        let mut turn = {
+            let mut slots = shared.slots.lock().expect("slots");
+            let slot = slots.entry(key).or_default();
+            if slot.busy || task.seq != slot.next {
+                slot.waiting.insert(task.seq, task);
+                None
+            } else {
+                slot.busy = true;
+                Some((task, slot.open.take()))
+            }
+        };
+        while let Some((task, open)) = turn {
+            // After a failure the remaining flushes are dropped unwritten, so that the feeder
+            // never blocks; the first error is what the ingest reports.
+            let failed = shared.failure.lock().expect("failure").is_some();
+            let result = if failed {
+                Ok((None, Vec::new()))
+            } else {
+                self.write(task, open)
+            };
+            let open = match result {
+                Ok((open, done)) => {
+                    shared.written.lock().expect("written").extend(done);
+                    open
+                }
+                Err(e) => {
+                    shared.failure.lock().expect("failure").get_or_insert(e);
+                    None
+                }
+            };
+            let _ = give_back.send(());
+            let mut slots = shared.slots.lock().expect("slots");
+            let slot = slots.get_mut(&key).expect("slot of a flush");
+            slot.next += 1;
+            slot.open = open;
+            turn = match slot.waiting.remove(&slot.next) {
+                Some(next) => Some((next, slot.open.take())),
+                None => {
+                    slot.busy = false;
+                    None
+                }
+            };
+        }
+    }
+
+    /// Appends one flush to its month's open file (or a new one); returns the file left open
+    /// and the files closed.
+    fn write(
+        &self,
+        task: FileTask,
+        mut open: Option<OpenFile>,
+    ) -> Result<(Option<OpenFile>, Vec<NewFile>)> {
+        let target = self.options.target_file_bytes;
+        let mut done = Vec::new();
         let Buffer {
             batches, ordinals, ..
         } = task.buffer;
-        let order = sort_order(task.table, &batches);
-        let bytes = write_file(
-            task.table,
-            &batches,
-            order.as_deref(),
-            self.lake,
-            &layout::data_file(task.table, &relative),
-        )?;
-        let stats = KeyStats::of(&batches);
-        let ordinals_path = self.staging.join(format!("{:06}.ordinals", task.number));
-        let mut out = BufWriter::new(
+        if !batches.is_empty() {
+            let first = KeyStats::of(&batches).start.map(|(first, _)| first);
+            let fits =
+                |file: &OpenFile| file.writer.bytes() < target && file.writer.last_start() <= first;
+            if let Some(file) = open.take_if(|file| !fits(file)) {
+                done.push(self.close(task.table, file)?);
+            }
+            let file = match &mut open {
+                Some(file) => file,
+                None => open.insert(self.open(task.table, task.month)?),
+            };
+            let order = start_order(&batches);
+            let mut failed = None;
+            let out = &mut file.ordinals;
+            file.writer.append(&batches, order.as_deref(), |b, r| {
+                if let Err(e) = out.write_all(&ordinals[b].value(r).to_le_bytes()) {
+                    failed.get_or_insert(e);
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(Error::io("cannot write", &file.ordinals_path, e));
+            }
+        }
+        if let Some(file) = open.take_if(|file| task.last || file.writer.bytes() >= target) {
+            done.push(self.close(task.table, file)?);
+        }
+        Ok((open, done))
+    }
+
+    /// Starts a new file for a month of `table`, and the staging file of its ordinals.
+    fn open(&self, table: Table, month: Month) -> Result<OpenFile> {
+        let number = self.files.fetch_add(1, Ordering::Relaxed);
+        let ordinals_path = self.staging.join(format!("{number:06}.ordinals"));
+        let ordinals = BufWriter::new(
             File::create(&ordinals_path)
                 .map_err(|e| Error::io("cannot create", &ordinals_path, e))?,
         );
-        let mut put = |o: u64| out.write_all(&o.to_le_bytes());
-        match &order {
-            None => ordinals
-                .iter()
-                .flat_map(|o| o.values().iter())
-                .try_for_each(|&o| put(o)),
-            Some(order) => order
-                .iter()
-                .try_for_each(|&(b, r)| put(ordinals[b].value(r))),
-        }
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("cannot write", &ordinals_path, e))?;
+        Ok(OpenFile {
+            writer: FileWriter::create(self.lake, table, month)?,
+            ordinals,
+            ordinals_path,
+        })
+    }
+
+    fn close(&self, table: Table, file: OpenFile) -> Result<NewFile> {
+        let OpenFile {
+            writer,
+            mut ordinals,
+            ordinals_path,
+        } = file;
+        ordinals
+            .flush()
+            .map_err(|e| Error::io("cannot write", &ordinals_path, e))?;
         Ok(NewFile {
-            table: task.table,
-            file: LakeFile::written(relative, task.month, bytes, &stats),
+            table,
+            file: writer.finish()?,
             ordinals: ordinals_path,
         })
     }
@@ -210,11 +338,15 @@ impl<'a> WriterPool<'a> {
 pub(super) struct Router<'a> {
     options: &'a IngestOptions,
     buffers: BTreeMap<(Table, Month), Buffer>,
+    /// Per month of a table: flushes sent so far, and whether its file may still be open
+    /// (a flush went out that was not its last).
+    flushed: BTreeMap<(Table, Month), (u64, bool)>,
     buffered: usize,
-    files: usize,
     /// Chunks routed so far.
     chunk: u64,
     tasks: crossbeam_channel::Sender<FileTask>,
+    /// One per flush the pool may hold (see [`WriterPool::run`]).
+    tokens: crossbeam_channel::Receiver<()>,
 }
 
 impl Router<'_> {
@@ -266,27 +398,31 @@ impl Router<'_> {
         entry.bytes += size;
         self.buffered += size;
         if entry.bytes >= self.options.file_bytes {
-            self.flush((table, month))?;
+            self.flush((table, month), false)?;
         }
         while self.buffered > self.options.buffer_budget {
             // Stale: untouched by this chunk and the one before (a chunk adds to its tables
             // one after the other, so "this chunk" alone would count partitions still
-            // being filled as stale).
+            // being filled as stale). A stale month of an export in start order is over:
+            // its file is closed.
             let stalest = self
                 .buffers
                 .iter()
                 .filter(|(_, b)| b.touched + 1 < self.chunk)
                 .min_by_key(|(_, b)| b.touched)
                 .map(|(key, _)| *key);
-            let victim = stalest.unwrap_or_else(|| {
-                *self
-                    .buffers
-                    .iter()
-                    .max_by_key(|(_, b)| b.bytes)
-                    .map(|(key, _)| key)
-                    .expect("buffers hold what is counted")
-            });
-            self.flush(victim)?;
+            match stalest {
+                Some(key) => self.flush(key, true)?,
+                None => {
+                    let largest = *self
+                        .buffers
+                        .iter()
+                        .max_by_key(|(_, b)| b.bytes)
+                        .map(|(key, _)| key)
+                        .expect("buffers hold what is counted");
+                    self.flush(largest, false)?;
+                }
+            }
         }
         Ok(())
     }
@@ -296,27 +432,36 @@ impl Router<'_> {
         self.chunk += 1;
     }
 
-    fn flush(&mut self, key: (Table, Month)) -> Result<()> {
-        let Some(buffer) = self.buffers.remove(&key) else {
-            return Ok(());
-        };
+    /// Hands the buffer of `key` to the writers; `last` closes the month's file after it.
+    fn flush(&mut self, key: (Table, Month), last: bool) -> Result<()> {
+        let buffer = self.buffers.remove(&key).unwrap_or_default();
         self.buffered -= buffer.bytes;
+        let (sent, open) = self.flushed.entry(key).or_default();
         let task = FileTask {
             table: key.0,
             month: key.1,
-            number: self.files,
+            seq: *sent,
             buffer,
+            last,
         };
-        self.files += 1;
-        self.tasks
-            .send(task)
-            .map_err(|_| Error::Internal("the Parquet writers stopped".into()))
+        *sent += 1;
+        *open = !last;
+        let stopped = || Error::Internal("the Parquet writers stopped".into());
+        self.tokens.recv().map_err(|_| stopped())?;
+        self.tasks.send(task).map_err(|_| stopped())
     }
 
+    /// Flushes every buffer as its month's last, and closes the files left open.
     fn finish(mut self) -> Result<()> {
-        let keys: Vec<(Table, Month)> = self.buffers.keys().copied().collect();
+        let open = self.flushed.iter().filter(|(_, (_, open))| *open);
+        let keys: BTreeSet<(Table, Month)> = self
+            .buffers
+            .keys()
+            .copied()
+            .chain(open.map(|(key, _)| *key))
+            .collect();
         for key in keys {
-            self.flush(key)?;
+            self.flush(key, true)?;
         }
         Ok(())
     }
