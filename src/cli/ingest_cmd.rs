@@ -58,7 +58,7 @@ pub(crate) struct CompactArgs {
     #[arg(long, value_name = "SIZE", default_value = "128M")]
     target_file_size: String,
     /// An ingest compacts a month it touched once the month holds more than this many small
-    /// files (under half the target size).
+    /// files (under an eighth of the target size; `convlake optimize` merges those under half).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_COMPACT_AFTER)]
     compact_after: usize,
 }

@@ -2,14 +2,14 @@
 //! one commit for the whole lake, rows unchanged (Delta `dataChange: false`).
 //!
 //! A plan is made per table and month from the snapshot's statistics, as delta-rs's
-//! optimizer does (files at or above half the target are left alone; a month with a single
-//! small file is left alone), but the merge keeps the order every file promises: the small
+//! optimizer does (files at or above half the target are left alone, an eighth after an
+//! ingest; a month with a single small file is left alone), but the merge keeps the order every file promises: the small
 //! files are read a row group at a time, each put in `conversation_start` order, and merged
 //! by start; the output is appended to a [`FileWriter`] a row group at a time (which groups
 //! metrics by name inside each) and rolls over to a new file at the target size. Memory
 //! holds one row group per file merged; months and tables are merged on every core.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -75,23 +75,43 @@ pub fn optimize(
     wait: bool,
 ) -> Result<CompactSummary> {
     let writer = block_on(open_for_writing(lake, wait))?;
-    let summary = block_on(compact(lake, &writer.settings, options, months, true))?;
+    let summary = block_on(compact(
+        lake,
+        &writer.settings,
+        options,
+        months,
+        true,
+        &HashSet::new(),
+    ))?;
     drop(writer);
     Ok(summary)
 }
 
 /// Compacts the months (all, or `months`) whose small files number more than
-/// `options.small_files_over` (with `explicit`, two or more). Call it as the lake's writer
-/// (see [`open_for_writing`]).
+/// `options.small_files_over` (with `explicit`, two or more), leaving the files `spare`
+/// (paths in the lake) alone. Call it as the lake's writer (see [`open_for_writing`]).
+///
+/// An ingest spares the files it just wrote: tomorrow's re-export of today's conversations
+/// then rewrites today's small files, not the month's merged one (measured on 30 nights of
+/// 3,000 conversations: the night after a compaction took 3.6-7.3 s instead of about 1 s).
 pub async fn compact(
     lake: &Lake,
     settings: &Settings,
     options: &CompactOptions,
     months: Option<&BTreeSet<Month>>,
     explicit: bool,
+    spare: &HashSet<String>,
 ) -> Result<CompactSummary> {
     let base = snapshot::load(lake, AsOf::Latest).await?;
-    let small = options.target_file_bytes / 2;
+    // After an ingest, only files under an eighth of the target are merged: a month of a
+    // large center then keeps its merged files of 16-64 MiB instead of rewriting all of them
+    // every few nights (cost grew with the month), and still holds at most eight files per
+    // target size of data, plus the few small ones.
+    let small = if explicit {
+        options.target_file_bytes / 2
+    } else {
+        options.target_file_bytes / 8
+    };
     let threshold = if explicit {
         1
     } else {
@@ -101,7 +121,10 @@ pub async fn compact(
     for table in Table::ALL {
         let mut by_month: BTreeMap<Month, Vec<LakeFile>> = BTreeMap::new();
         for file in base.files(table) {
-            if file.bytes < small && months.is_none_or(|m| m.contains(&file.month)) {
+            if file.bytes < small
+                && months.is_none_or(|m| m.contains(&file.month))
+                && !spare.contains(&layout::data_file(table, &file.path))
+            {
                 by_month.entry(file.month).or_default().push(file.clone());
             }
         }

@@ -196,8 +196,10 @@ fn nightly_ingests_stay_compact_and_equal_one_ingest() {
             for f in snap.files(table) {
                 *per_month.entry(f.month).or_default() += 1;
             }
+            // At most 4 older small files, and the two an ingest spares: the night's new
+            // file and the rewrite of the night before (its conversations re-exported).
             assert!(
-                per_month.values().all(|&n| n <= 5),
+                per_month.values().all(|&n| n <= 6),
                 "night {night}: {} has {per_month:?} files per month",
                 table.name()
             );

@@ -280,6 +280,7 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
 
     // 3. Repair, 4. commit.
     let mut touched: BTreeSet<Month> = BTreeSet::new();
+    let mut added: HashSet<String> = HashSet::new();
     if !keep.is_empty() || !replaced.is_empty() {
         let written = if keep.len() as u64 == copies {
             new_files
@@ -300,7 +301,7 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
                 .values()
                 .flat_map(|c| c.add.iter().chain(&c.remove).map(|f| f.month)),
         );
-        let added: Vec<String> = written
+        added = written
             .iter()
             .flat_map(|(t, c)| c.add.iter().map(|f| layout::data_file(*t, &f.path)))
             .collect();
@@ -338,6 +339,7 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
             compact,
             Some(&touched),
             false,
+            &added,
         ))?;
         summary.compaction = result.version;
         summary.files_compacted = result.files_removed;
