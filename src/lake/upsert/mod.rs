@@ -324,9 +324,14 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
         }
     }
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io("cannot remove", &staging, e))?;
-    // The parent goes too when no other work is under way.
-    if let Some(parent) = staging.parent() {
-        let _ = std::fs::remove_dir(parent);
+    // The directories above go too when no other work is under way (a remote lake's sit
+    // under `convlake-staging` in the system's temporary directory).
+    let root = lake.staging_root();
+    let _ = std::fs::remove_dir(&root);
+    if lake.remote().is_some() {
+        if let Some(parent) = root.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 
     // 5. Compact.
