@@ -236,7 +236,7 @@ fn order_by(batches: &[RecordBatch], ranks: Option<&[Vec<u32>]>) -> Option<Vec<(
 }
 
 /// The `conversation_start` values of a batch of any table.
-fn starts(batch: &RecordBatch) -> &[i64] {
+pub(crate) fn starts(batch: &RecordBatch) -> &[i64] {
     batch
         .column_by_name(CONVERSATION_START)
         .expect("sort key")

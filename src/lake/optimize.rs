@@ -14,20 +14,21 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::{interleave_record_batch, take_record_batch};
-use arrow::datatypes::TimestampMicrosecondType;
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{batch_bytes, read_row_groups, start_order, FileWriter, ROW_GROUP_ROWS};
+use crate::lake::files::{
+    batch_bytes, read_row_groups, start_order, starts, FileWriter, ROW_GROUP_ROWS,
+};
 use crate::lake::layout::{self, Month};
 use crate::lake::log::{self, Change, Plan};
 use crate::lake::settings::Settings;
 use crate::lake::snapshot::{self, AsOf};
 use crate::lake::{block_on, in_parallel, open_for_writing};
-use crate::schema::{Table, CONVERSATION_START};
+use crate::schema::Table;
 use crate::storage::Lake;
 
 /// When and how to compact.
@@ -203,12 +204,7 @@ impl Run {
                     take_record_batch(&group, &rows)?
                 }
             };
-            self.starts = group
-                .column_by_name(CONVERSATION_START)
-                .expect("sort key")
-                .as_primitive::<TimestampMicrosecondType>()
-                .values()
-                .to_vec();
+            self.starts = starts(&group).to_vec();
             self.next = 0;
             return Ok(Some(group));
         }
