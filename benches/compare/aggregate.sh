@@ -13,10 +13,7 @@ N="${1:-400000}"
 DAYS="${2:-28}"
 WORK="${3:-/tmp/convlake-aggregate}"
 RUNS="${RUNS:-5}"
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
-BIN="$CARGO_TARGET_DIR/release/convlake"
+source "$(dirname "$0")/common.sh"
 mkdir -p "$WORK"
 if [ ! -d "$WORK/lake" ]; then
   "$BIN" generate --conversations "$N" --days "$DAYS" --seed 1 --format ndjson --out "$WORK/export.ndjson" 2>/dev/null
@@ -29,7 +26,6 @@ cat > "$WORK/body.json" <<JSON
 {"interval": "$WEEK", "granularity": "PT30M", "groupBy": ["queueId"],
  "metrics": ["nOffered", "tAnswered", "tAbandon", "tShortAbandon", "tFlowOut", "tAcd", "oServiceLevel"]}
 JSON
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_runs() {  # name, command...
   local name="$1"; shift
   : > "$WORK/$name.t"

@@ -1,8 +1,9 @@
 """Times convlake's own SQL with DuckDB over the flat Parquet tables of duckdb_ingest.py.
 
-Usage: duckdb_query.py DIR REPEATS REPO INTERVAL TZ GRANULARITY
+Usage: duckdb_query.py DIR REPEATS REPO INTERVAL TZ GRANULARITY [questions]
   → prints `question NAME SECONDS ROWS` for benches/queries/q*.sql and
-    `report NAME SECONDS ROWS` for sql/reports/*.sql (seconds: median of REPEATS).
+    `report NAME SECONDS ROWS` for sql/reports/*.sql (seconds: median of REPEATS);
+    with `questions`, the questions only.
 
 The files run as they are, with the views of sql/views, after these translations:
 - `tz_bucket` and `kv_lookup` (convlake's SQL functions) are DuckDB macros below;
@@ -22,6 +23,7 @@ import duckdb
 
 DIR, REPEATS, REPO = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 INTERVAL, TZ, GRANULARITY = sys.argv[4], sys.argv[5], sys.argv[6]
+QUESTIONS_ONLY = sys.argv[7:] == ["questions"]
 
 con = duckdb.connect()
 try:
@@ -91,14 +93,14 @@ def timed(kind, name, sql):
     times, rows = [], 0
     for _ in range(REPEATS):
         started = time.perf_counter()
-        rows = con.execute(sql, params).to_arrow_table().num_rows
+        rows = con.sql(sql, params=params).to_arrow_table().num_rows
         times.append(time.perf_counter() - started)
     print(kind, name, statistics.median(times), rows, flush=True)
 
 
 for path in sorted(glob.glob(f"{REPO}/benches/queries/q*.sql")):
     timed("question", os.path.basename(path)[:-4], open(path).read())
-for path in sorted(glob.glob(f"{REPO}/sql/reports/*.sql")):
+for path in [] if QUESTIONS_ONLY else sorted(glob.glob(f"{REPO}/sql/reports/*.sql")):
     name = os.path.basename(path)[:-4]
     sql = open(path).read()
     timed("report", name, voice_quality(sql) if name == "voice_quality" else sql)

@@ -14,12 +14,9 @@ set -euo pipefail
 N="${1:-2000}"
 NIGHTS="${2:-30}"
 WORK="${3:-/tmp/convlake-nightly}"
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
-BIN="$CARGO_TARGET_DIR/release/convlake"
-python3 -c "import duckdb, pyarrow" 2>/dev/null || pip install --quiet duckdb pyarrow
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+source "$(dirname "$0")/common.sh"
+need_duckdb
+need_time
 
 rm -rf "$WORK"
 mkdir -p "$WORK/input" "$WORK/duck"
@@ -32,7 +29,6 @@ done
 BYTES=$(cat "$WORK"/input/night-*.ndjson | wc -c)
 echo "input: $NIGHTS nights of $N conversations (+ re-exports), $((BYTES / 1000000)) MB of NDJSON; $(nproc) cores"
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 : > "$WORK/convlake.times"; : > "$WORK/duckdb.times"
 for night in $(seq 0 $((NIGHTS - 1))); do
   inputs=("$WORK/input/night-$night.ndjson")

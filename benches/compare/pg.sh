@@ -12,11 +12,8 @@ N="${1:-100000}"
 WORK="${2:-/tmp/convlake-pg}"
 RUNS="${RUNS:-5}"
 DAYS="${DAYS:-7}"
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
-BIN="$CARGO_TARGET_DIR/release/convlake"
-python3 -c "import duckdb, pyarrow" 2>/dev/null || pip install --quiet duckdb pyarrow
+source "$(dirname "$0")/common.sh"
+need_duckdb
 command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client; }
 mkdir -p "$WORK"
 if [ ! -d "$WORK/lake" ] || [ ! -d "$WORK/duck_flat" ]; then
@@ -28,7 +25,6 @@ if [ ! -d "$WORK/lake" ] || [ ! -d "$WORK/duck_flat" ]; then
   rm -f "$WORK/export.ndjson"
 fi
 echo "lake: $N conversations over $DAYS days, $(du -sm "$WORK/lake" | cut -f1) MB; $(nproc) cores; medians of $RUNS"
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 CONVLAKE_PG_USERS=bench:bench "$BIN" --lake "$WORK/lake" serve --pg 127.0.0.1:0 2> "$WORK/serve.err" &
 server=$!

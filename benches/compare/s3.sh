@@ -10,10 +10,7 @@ set -euo pipefail
 N="${1:-20000}"
 WORK="${2:-/tmp/convlake-s3}"
 RUNS="${RUNS:-3}"
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
-BIN="$CARGO_TARGET_DIR/release/convlake"
+source "$(dirname "$0")/common.sh"
 VENV="$CARGO_TARGET_DIR/convlake-bench-pyenv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet -r "$repo/tests/python/requirements.txt"; }
 
@@ -24,7 +21,6 @@ for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.2; done
 PORT=$(cat "$WORK/port")
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
        AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ALLOW_HTTP=true
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "input: $N conversations, $(( $(stat -c %s "$WORK/export.ndjson") / 1000000 )) MB of NDJSON; $RUNS runs"
 printf '%-10s %12s %12s %8s\n' "" "local s" "s3 (moto) s" "ratio"
 : > "$WORK/local.t"; : > "$WORK/s3.t"

@@ -12,12 +12,8 @@ WORK="${1:-/tmp/convlake-scale}"
 shift || true
 if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(20000 100000 200000 400000); fi
 RUNS="${RUNS:-3}"
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin convlake
-BIN="$CARGO_TARGET_DIR/release/convlake"
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source "$(dirname "$0")/common.sh"
+need_time
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

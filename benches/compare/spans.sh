@@ -9,14 +9,14 @@
 set -euo pipefail
 N="${1:-50000}"
 WORK="${2:-/tmp/convlake-spans}"
-here="$(cd "$(dirname "$0")" && pwd)"
+source "$(dirname "$0")/common.sh"
+need_time
 for span in 7 365; do
   echo "== $span days"
-  DAYS="$span" bash "$here/run.sh" "$N" "$WORK/$span"
+  DAYS="$span" bash "$repo/benches/compare/run.sh" "$N" "$WORK/$span"
   rm -rf "$WORK/$span/duck_nested" "$WORK/$span/duck_flat"
   echo
 done
-BIN="${CARGO_TARGET_DIR:-$HOME/.cache/convlake-target}/release/convlake"
 echo "== 3650 days (convlake only)"
 mkdir -p "$WORK/3650"
 "$BIN" generate --conversations "$N" --days 3650 --seed 1 --format ndjson --out "$WORK/3650/export.ndjson" 2>/dev/null

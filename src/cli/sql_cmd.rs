@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::cli::output::{self, Format};
@@ -122,16 +123,21 @@ pub(crate) async fn run(lake: &crate::storage::Lake, args: &SqlArgs) -> anyhow::
     let stdout = std::io::stdout();
     for (i, statement) in statements.iter().enumerate() {
         let mut times = Vec::new();
+        let mut planning = Vec::new();
         let mut result = None;
         for _ in 0..args.repeat.max(1) {
             let started = Instant::now();
             let df = plan(&ctx, statement, &params).await?;
             let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-            result = Some((schema, df.collect().await?));
+            let task = df.task_ctx();
+            let physical = df.create_physical_plan().await?;
+            planning.push(started.elapsed().as_secs_f64());
+            result = Some((schema, collect(physical, task.into()).await?));
             times.push(started.elapsed().as_secs_f64());
         }
         let (schema, batches) = result.expect("ran at least once");
         times.sort_by(f64::total_cmp);
+        planning.sort_by(f64::total_cmp);
         let last = i + 1 == statements.len();
         match (&args.output, last) {
             (Some(path), true) => output::write_file(args.format, &schema, &batches, path)?,
@@ -144,14 +150,12 @@ pub(crate) async fn run(lake: &crate::storage::Lake, args: &SqlArgs) -> anyhow::
         if args.timing {
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             let median = times[times.len() / 2];
-            if times.len() > 1 {
-                eprintln!(
-                    "{rows} row(s) in {median:.4}s (median of {} runs)",
-                    times.len()
-                );
-            } else {
-                eprintln!("{rows} row(s) in {median:.4}s");
-            }
+            let planned = planning[planning.len() / 2];
+            let runs = match times.len() {
+                1 => String::new(),
+                n => format!(", medians of {n} runs"),
+            };
+            eprintln!("{rows} row(s) in {median:.4}s (planning {planned:.4}s{runs})");
         }
     }
     Ok(ExitCode::SUCCESS)
