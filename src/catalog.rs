@@ -7,7 +7,9 @@
 //! way, nor half of one. Before anything is opened, files are pruned with DataFusion's
 //! `PruningPredicate` over the log's statistics (the month, and min/max of
 //! `conversation_date` and `conversation_start`); other filters reach the Parquet reader
-//! (row group statistics, page index) through DataFusion's filter pushdown.
+//! (row group statistics, page index) through DataFusion's filter pushdown. Files are read
+//! with [`crate::page_index`]'s readers, which keep each file's page index in the session's
+//! metadata cache along with its footer.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,10 +23,9 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Column, DFSchema, ScalarValue, Statistics};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::utils::conjunction;
@@ -38,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::lake::layout::{self, PARTITION_COLUMN};
 use crate::lake::snapshot::{self, AsOf, Snapshot};
 use crate::lake::LakeFile;
+use crate::page_index::PageIndexedReaders;
 use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
 use crate::storage::Lake;
 
@@ -374,6 +376,7 @@ impl TableProvider for SnapshotTable {
         let bytes: u64 = files.iter().map(|f| f.bytes).sum();
         let groups_wanted = state.config().target_partitions().max(1).min(files.len());
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
+        let file_schema = self.table.file_schema();
         for file in files {
             let location = self
                 .lake
@@ -381,6 +384,9 @@ impl TableProvider for SnapshotTable {
             let mut partitioned = PartitionedFile::new(location, file.bytes);
             partitioned.partition_values =
                 vec![ScalarValue::Utf8(Some(layout::month_string(file.month)))];
+            // Every data file is written with its table's schema: the reader need not decode
+            // the copy in each file's footer (`ARROW:schema`) on every open.
+            partitioned.arrow_schema = Some(file_schema.clone());
             let smallest = groups
                 .iter_mut()
                 .min_by_key(|(size, _)| *size)
@@ -388,17 +394,26 @@ impl TableProvider for SnapshotTable {
             smallest.0 += file.bytes;
             smallest.1.push(partitioned);
         }
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
         let table_schema = TableSchema::builder(self.file_columns.clone())
             .with_table_partition_cols(vec![partition_field()])
             .build();
-        let source = format.file_source(table_schema);
+        // DataFusion's Parquet source, as `ParquetFormat` would make it, with readers that
+        // cache each file's page index along with its footer (see `page_index`).
+        let url = self.lake.object_store_url();
+        let options = state.table_options().parquet.clone();
+        let hint = options.global.metadata_size_hint;
+        let mut source = ParquetSource::new(table_schema)
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::new(PageIndexedReaders::new(state, &url)?));
+        if let Some(hint) = hint {
+            source = source.with_metadata_size_hint(hint);
+        }
         // Row counts from the log: exact for the files chosen, so `count(*)` needs no scan;
         // DataFusion marks them inexact itself when a filter applies.
         let mut statistics = Statistics::new_unknown(&self.schema);
         statistics.num_rows = Precision::Exact(rows as usize);
         statistics.total_byte_size = Precision::Inexact(bytes as usize);
-        let config = FileScanConfigBuilder::new(self.lake.object_store_url(), source)
+        let config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_statistics(statistics)
             .with_file_groups(
                 groups
@@ -409,6 +424,6 @@ impl TableProvider for SnapshotTable {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        format.create_physical_plan(state, config).await
+        Ok(DataSourceExec::from_data_source(config))
     }
 }

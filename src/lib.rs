@@ -33,6 +33,7 @@ pub mod lake;
 pub mod lateral;
 pub mod model;
 pub mod optimizer;
+pub mod page_index;
 pub mod postgres;
 pub mod query;
 pub mod reports;

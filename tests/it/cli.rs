@@ -51,16 +51,41 @@ fn generate_ingest_query_report() {
     assert_eq!(text(&out.stdout), "n\n300\nn\n300\n");
 
     // --timing with --repeat: the result once, the median time and its planning part on stderr.
-    let out = convlake(&lake, &["sql", "--timing", "--repeat", "3", "--format", "csv",
-        "SELECT count(*) AS n FROM metrics WHERE name = 'tHandle' AND value > 0"]);
+    let out = convlake(
+        &lake,
+        &[
+            "sql",
+            "--timing",
+            "--repeat",
+            "3",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM metrics WHERE name = 'tHandle' AND value > 0",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).lines().count(), 2, "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
     let timing = text(&out.stderr);
     let seconds = |label: &str| -> f64 {
-        let at = timing.find(label).unwrap_or_else(|| panic!("no {label:?} in {timing:?}"));
-        timing[at + label.len()..].split('s').next().unwrap().parse().unwrap()
+        let at = timing
+            .find(label)
+            .unwrap_or_else(|| panic!("no {label:?} in {timing:?}"));
+        timing[at + label.len()..]
+            .split('s')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
-    assert!(timing.contains("1 row(s) in ") && timing.contains("medians of 3 runs"), "{timing}");
+    assert!(
+        timing.contains("1 row(s) in ") && timing.contains("medians of 3 runs"),
+        "{timing}"
+    );
     assert!(seconds("planning ") <= seconds("row(s) in "), "{timing}");
 
     // A memory-capped session has the same tables, views and functions.
