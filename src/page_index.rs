@@ -5,9 +5,12 @@
 //! DataFusion's Parquet opener asks for the footer alone and loads the page index afterwards
 //! when a predicate can use it, from the file, without caching it: every query with a filter
 //! read and parsed the page index of every file again (a read per file; a request per file on
-//! object storage). The index sits just before the footer, inside the tail the first read
-//! fetches anyway, and it is what prunes pages of the sorted columns; asked for with the
-//! footer, it is cached with it, and the opener finds it there.
+//! object storage). The index sits just before the footer, usually inside the tail that the
+//! first read fetches anyway (512 KiB), and it is what prunes pages of the sorted columns;
+//! asked for with the footer, it is cached with it, and the opener finds it there. One-shot
+//! commands without a filter pay its parsing once per file (not measurable against a
+//! command's start: 10 runs of an unfiltered query over the year's 78 files took the same
+//! time either way).
 
 use std::ops::Range;
 use std::sync::Arc;
