@@ -36,6 +36,7 @@ pub mod optimizer;
 pub mod page_index;
 pub mod postgres;
 pub mod query;
+pub mod read_only;
 pub mod reports;
 pub mod schema;
 pub mod storage;

@@ -30,6 +30,15 @@ pub fn parse_param(text: &str) -> ScalarValue {
     }
 }
 
+/// What a server plans with: queries only (no DDL, no DML, no other statements), so that
+/// nothing a request makes a server plan can create, change or drop anything.
+pub fn read_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
 /// Plans one statement with `params` bound to its `$name` placeholders.
 pub async fn plan(
     ctx: &SessionContext,
@@ -81,10 +90,18 @@ pub fn closest<'n>(word: &str, names: &'n [String]) -> Option<&'n str> {
     {
         return Some(prefixed);
     }
+    // A name whose length differs by more than the distance allowed cannot be close, and is
+    // not measured: a word of a megabyte costs a length comparison per name, not an edit
+    // distance over a million characters.
+    let length = word.chars().count();
     names
         .iter()
-        .map(|n| (edit_distance(word, n), n))
-        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .filter_map(|n| {
+            let allowed = 2.max(n.len() / 4);
+            (length.abs_diff(n.chars().count()) <= allowed)
+                .then(|| (edit_distance(word, n), n))
+                .filter(|(d, _)| *d <= allowed)
+        })
         .min()
         .map(|(_, n)| n.as_str())
 }
@@ -129,5 +146,7 @@ mod tests {
         assert_eq!(closest("converstions", &names), Some("conversations"));
         assert_eq!(closest("segment", &names), Some("segments"));
         assert_eq!(closest("agents", &names), None);
+        let long = "x".repeat(1 << 20);
+        assert_eq!(closest(&long, &names), None);
     }
 }

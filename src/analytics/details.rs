@@ -288,6 +288,11 @@ const SEGMENT_DIMENSIONS: &[(&str, &str, Kind)] = &[
 /// Most conversations per page.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
+/// Most filters, clauses and predicates a detail query may hold, counted before anything is
+/// compiled: a metric or segment predicate becomes a subquery, and planning is not
+/// interruptible, so the count bounds what a body can cost before its deadline.
+pub const MAX_FILTER_TERMS: usize = 100;
+
 /// Which relations a segment filter reads.
 #[derive(Default)]
 struct Needs {
@@ -516,6 +521,26 @@ impl DetailBody {
                 ));
             }
         }
+        let count: usize = self
+            .conversation_filters
+            .iter()
+            .chain(&self.segment_filters)
+            .flatten()
+            .map(|f| {
+                1 + f.predicates.as_ref().map_or(0, Vec::len)
+                    + f.clauses
+                        .iter()
+                        .flatten()
+                        .map(|c| 1 + c.predicates.as_ref().map_or(0, Vec::len))
+                        .sum::<usize>()
+            })
+            .sum();
+        if count > MAX_FILTER_TERMS {
+            return Err(bad(
+                "invalid.filter",
+                format!("the query's filters hold {count} filters, clauses and predicates; at most {MAX_FILTER_TERMS} are answered"),
+            ));
+        }
         let day = |ms: i64| format!("DATE '{}'", &format_utc(ms)[..10]);
         let scope = Scope {
             min_date: day(interval.start),
@@ -596,7 +621,12 @@ pub async fn answer(
         return Err(bad("invalid.paging", format!("paging: pageSize must be 1 to {MAX_PAGE_SIZE} and pageNumber at least 1 (got {size} and {number})")));
     }
     let (matches, order) = body.matches(interval)?;
-    let run = |sql: String| async move { ctx.sql(&sql).await?.collect().await };
+    let run = |sql: String| async move {
+        ctx.sql_with_options(&sql, crate::query::read_only())
+            .await?
+            .collect()
+            .await
+    };
     let counted = run(format!("SELECT count(*) FROM ({matches})"))
         .await
         .map_err(ApiError::engine)?;

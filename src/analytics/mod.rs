@@ -7,6 +7,7 @@
 //! - [`details`]: detail queries, answered from `raw_conversations`;
 //! - [`server`]: `convlake serve`, the same engine behind HTTP with the Genesys error shape,
 //!   bearer tokens, a client-credentials token endpoint and per-request limits;
+//! - [`tokens`]: the bearer tokens the server accepts, issues and revokes, bounded per client;
 //! - [`buckets`]: intervals, ISO-8601 granularities and time-zone stepping;
 //! - [`vocab`]: the exact Genesys enums requests are checked against.
 //!
@@ -17,6 +18,7 @@ pub mod aggregate;
 pub mod buckets;
 pub mod details;
 pub mod server;
+pub mod tokens;
 pub mod vocab;
 
 use std::fmt;

@@ -6,12 +6,17 @@
 //!   client id and secret, `grant_type=client_credentials`); it returns a bearer token the
 //!   server then accepts for a day;
 //! - every API request needs `Authorization: Bearer …`: a configured token or an issued one;
-//! - each request is bounded: body size (413), time (408), memory (its own DataFusion memory
-//!   pool), and a cap on queries running at once (others wait within their time limit);
+//! - each request is bounded: its head must arrive within 10 s, its body's size (413) and
+//!   the time to read the body and answer (408), memory (its own DataFusion memory pool), a
+//!   cap on queries running at once (others wait within their time limit), and a cap on
+//!   connections open at once; query bodies are bounded in views, predicates and groups
+//!   when validated, since planning cannot be interrupted;
+//! - `DELETE /api/v2/tokens/me` revokes the token it carries;
 //! - each request sees the latest committed state of the lake: the lake's record versions are
 //!   listed per request, and the session is reopened when a commit has landed.
 //!
-//! Nothing served can change the lake: the handlers only plan SELECT statements of their own.
+//! Nothing served can change the lake: the handlers only plan SELECT statements of their own,
+//! with DDL and DML refused by the planner ([`crate::query::read_only`]).
 //! Tokens and secrets are never logged or echoed.
 
 use std::collections::HashMap;
@@ -33,6 +38,7 @@ use tokio::sync::Semaphore;
 
 use super::aggregate::{self, AggregateBody, Settings};
 use super::details::{self, DetailBody};
+use super::tokens::Tokens;
 use super::{parse_body, Answer, ApiError};
 use crate::storage::Lake;
 
@@ -56,6 +62,8 @@ pub struct ServeConfig {
     pub query_memory_bytes: usize,
     /// Queries running at once.
     pub max_concurrent: usize,
+    /// Connections open at once (more wait to be accepted).
+    pub max_connections: usize,
     /// The aggregate settings (service level, thresholds, guard rails).
     pub settings: Settings,
 }
@@ -76,7 +84,7 @@ struct AppState {
     lake: Lake,
     config: ServeConfig,
     follower: crate::catalog::Follower,
-    issued: Mutex<HashMap<String, Instant>>,
+    tokens: Mutex<Tokens>,
     slots: Semaphore,
 }
 
@@ -104,8 +112,8 @@ pub async fn serve(
         follower: crate::catalog::Follower::new(lake.clone(), None),
         lake,
         slots: Semaphore::new(config.max_concurrent.max(1)),
+        tokens: Mutex::new(Tokens::new(&config.tokens)),
         config,
-        issued: Mutex::new(HashMap::new()),
     });
     let app = Router::new()
         .route(
@@ -117,12 +125,58 @@ pub async fn serve(
             post(details_query),
         )
         .route("/oauth/token", post(token))
+        .route("/api/v2/tokens/me", axum::routing::delete(revoke))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(state);
+        .with_state(state.clone());
     ready(addr);
-    axum::serve(listener, app).await?;
-    Ok(())
+    accept_loop(listener, app, state.config.max_connections).await
+}
+
+/// Longest a client may take to send a request's head (and longest an idle keep-alive
+/// connection stays open): a client that sends its headers a line at a time is cut off.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `app` on each accepted connection with hyper's HTTP/1.1, at most `max` at once
+/// (past that, new connections wait in the listen backlog), each under [`HEADER_TIMEOUT`].
+/// axum's own `serve` sets no header timeout, so a slow client could hold a connection
+/// forever.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    max: usize,
+) -> anyhow::Result<()> {
+    let open = Arc::new(Semaphore::new(max.max(1)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true);
+    loop {
+        let permit = open.clone().acquire_owned().await?;
+        let socket = match listener.accept().await {
+            Ok((socket, _peer)) => socket,
+            Err(e) => {
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) {
+                    eprintln!("convlake serve: accepting an HTTP connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let connection = http.serve_connection(
+            hyper_util::rt::TokioIo::new(socket),
+            hyper_util::service::TowerToHyperService::new(app.clone()),
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
+            // Header timeouts and clients that went away end here; nothing to report.
+            let _ = connection.await;
+        });
+    }
 }
 
 fn error_response(err: &ApiError) -> Response {
@@ -171,32 +225,21 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl AppState {
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    fn authorize(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         let unauthorized = |why: &str| {
             ApiError::new(401, "bad.credentials", format!("{why}: send Authorization: Bearer TOKEN (a configured token, or one from POST /oauth/token)"))
         };
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| unauthorized("no credentials"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| unauthorized("not a bearer token"))?
-            .trim();
-        if self.config.tokens.iter().any(|t| same_secret(t, token)) {
-            return Ok(());
-        }
-        let mut issued = self
-            .issued
+        let token = bearer(headers).ok_or_else(|| unauthorized("no bearer token"))?;
+        let tokens = self
+            .tokens
             .lock()
             .map_err(|_| ApiError::internal("token table poisoned"))?;
-        let now = Instant::now();
-        issued.retain(|_, expiry| *expiry > now);
-        if issued.keys().any(|t| same_secret(t, token)) {
-            return Ok(());
+        if tokens.accepts(token, Instant::now()) {
+            return Ok(token.to_string());
         }
-        Err(unauthorized("the token is not valid or has expired"))
+        Err(unauthorized(
+            "the token is not valid, has expired or was revoked",
+        ))
     }
 
     /// A session over the latest committed state, with its own memory pool.
@@ -214,8 +257,8 @@ impl AppState {
         Ok(ctx)
     }
 
-    /// Runs `work` under the request's limits: authorized, body read within the size limit,
-    /// a query slot, the time limit.
+    /// Runs `work` under the request's limits: authorized, then within the time limit the
+    /// body read (within the size limit), a query slot, the work.
     async fn bounded<F, Fut>(self: &Arc<Self>, headers: HeaderMap, body: Body, work: F) -> Response
     where
         F: FnOnce(SessionContext, Bytes) -> Fut,
@@ -225,17 +268,14 @@ impl AppState {
             return error_response(&e);
         }
         let limit = self.config.max_body_bytes;
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => b,
-            Err(_) => {
-                return error_response(&ApiError::new(
+        let run = async {
+            let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+                ApiError::new(
                     413,
                     "request.entity.too.large",
                     format!("the request body is larger than {limit} bytes"),
-                ));
-            }
-        };
-        let run = async {
+                )
+            })?;
             let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
             let ctx = self.session().await?;
             work(ctx, bytes).await
@@ -246,10 +286,20 @@ impl AppState {
             Err(_) => error_response(&ApiError::new(
                 408,
                 "request.timeout",
-                format!("the query took longer than {} s: narrow the interval, the groups or the filter", self.config.timeout.as_secs()),
+                format!("the request took longer than {} s: narrow the interval, the groups or the filter", self.config.timeout.as_secs()),
             )),
         }
     }
+}
+
+/// The bearer token of a request, if it carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
+    (!token.is_empty()).then_some(token)
 }
 
 async fn aggregates(
@@ -291,8 +341,9 @@ async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         )
             .into_response()
     };
-    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024).await else {
-        return denied("the token request is too large");
+    let read = tokio::time::timeout(state.config.timeout, axum::body::to_bytes(body, 16 * 1024));
+    let Ok(Ok(bytes)) = read.await else {
+        return denied("the token request is too large or too slow");
     };
     let form: HashMap<String, String> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
@@ -325,22 +376,20 @@ async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
             _ => return denied("no client credentials: send HTTP Basic client_id:client_secret"),
         },
     };
-    let known = state
-        .config
-        .clients
-        .get(&id)
-        .is_some_and(|s| same_secret(s, &secret));
+    let known = !secret.is_empty()
+        && state
+            .config
+            .clients
+            .get(&id)
+            .is_some_and(|s| same_secret(s, &secret));
     if !known {
         return denied("unknown client or wrong secret");
     }
-    let token = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    if let Ok(mut issued) = state.issued.lock() {
-        issued.insert(token.clone(), Instant::now() + TOKEN_LIFETIME);
-    }
+    let Ok(mut tokens) = state.tokens.lock() else {
+        return error_response(&ApiError::internal("token table poisoned"));
+    };
+    let token = tokens.issue(&id, TOKEN_LIFETIME, Instant::now());
+    drop(tokens);
     let body = serde_json::json!({
         "access_token": token,
         "token_type": "bearer",
@@ -352,4 +401,26 @@ async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         body.to_string(),
     )
         .into_response()
+}
+
+/// `DELETE /api/v2/tokens/me`: revokes the token the request carries (as Genesys Cloud's
+/// endpoint of that name does); 204 when it was live.
+async fn revoke(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = state.authorize(&headers) {
+        return error_response(&e);
+    }
+    let Some(token) = bearer(&headers) else {
+        return error_response(&ApiError::new(401, "bad.credentials", "no bearer token"));
+    };
+    let Ok(mut tokens) = state.tokens.lock() else {
+        return error_response(&ApiError::internal("token table poisoned"));
+    };
+    if tokens.revoke(token) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error_response(&ApiError::bad_request(
+            "bad.request",
+            "this token was configured on the server, not issued by POST /oauth/token: it cannot be revoked over the API",
+        ))
+    }
 }

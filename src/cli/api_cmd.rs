@@ -122,6 +122,10 @@ pub(crate) struct ServeArgs {
     /// Queries running at once (others wait).
     #[arg(long, default_value_t = 4)]
     max_concurrent: usize,
+    /// HTTP connections open at once (more wait to be accepted; each must send its request
+    /// head within 10 s).
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -273,7 +277,13 @@ fn http_config(addr: SocketAddr, args: &ServeArgs) -> anyhow::Result<ServeConfig
         let (id, secret) = pair.split_once(':').ok_or_else(|| {
             anyhow::anyhow!("client credential {} is not CLIENT_ID:SECRET", i + 1)
         })?;
-        clients.insert(id.trim().to_string(), secret.trim().to_string());
+        let (id, secret) = (id.trim(), secret.trim());
+        anyhow::ensure!(
+            !id.is_empty() && !secret.is_empty(),
+            "client credential {} has an empty client id or secret: give each client a secret (CLIENT_ID:SECRET)",
+            i + 1
+        );
+        clients.insert(id.to_string(), secret.to_string());
     }
     Ok(ServeConfig {
         addr,
@@ -283,6 +293,7 @@ fn http_config(addr: SocketAddr, args: &ServeArgs) -> anyhow::Result<ServeConfig
         timeout: Duration::from_secs(args.timeout.max(1)),
         query_memory_bytes: parse_size(&args.query_memory)?,
         max_concurrent: args.max_concurrent,
+        max_connections: args.max_connections,
         settings: args.settings.settings()?,
     })
 }

@@ -38,7 +38,8 @@ pub(crate) struct PgArgs {
     /// hold at once.
     #[arg(long, default_value = "512M", value_name = "SIZE")]
     pg_session_memory: String,
-    /// Sessions open at once; more are refused with "too many connections".
+    /// Sessions logged in at once; a login past it is refused with "too many connections"
+    /// (connections that have not logged in take no slot).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pg_max_sessions: usize,
 }

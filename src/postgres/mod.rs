@@ -9,32 +9,45 @@
 //!   lake state and moved to a newer one when a commit lands; read-only; every statement
 //!   under a time limit and the session under a memory limit (spilling where DataFusion can);
 //!   maps, structs and lists of them sent as JSON text;
-//! - this module: the listener, which caps the sessions open at once (a client over the cap
-//!   gets `53300 too many connections`, as from PostgreSQL) and runs each connection as its
-//!   own task, so one client's heavy query does not hold up the others' connections.
+//! - [`policy`]: what a session may run (the allow-list of statements, the rules of `SET`);
+//! - [`copy`]: `COPY (query) TO STDOUT` in text, CSV and binary;
+//! - [`compat`]: catalog functions and idioms of PostgreSQL clients that `pg_catalog` lacks;
+//! - this module: the listener. Each connection runs as its own task, so one client's heavy
+//!   query does not hold up the others. A connection must log in within [`LOGIN_TIMEOUT`];
+//!   connections still logging in are capped at [`MAX_LOGGING_IN`] (past it the one waiting
+//!   longest is dropped, so a flood of connections that never log in cannot keep a real user
+//!   out); session slots (`--pg-max-sessions`) are taken at login, not at connect.
 
 pub mod auth;
+pub mod compat;
+pub mod copy;
 pub mod json;
+pub mod policy;
 pub mod session;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use datafusion_postgres::pgwire;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, PgWireServerHandlers};
-use pgwire::error::PgWireResult;
-use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 
 use crate::catalog::Follower;
 use crate::storage::Lake;
-use auth::{Policy, Startup};
+use auth::{Admission, Policy, Startup};
 use session::{Limits, Service};
+
+/// How long a connection may take from connect to logged in.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections that may be logging in at once; past it the oldest of them is dropped.
+pub const MAX_LOGGING_IN: usize = 128;
 
 /// What `convlake serve --pg` is configured with.
 #[derive(Debug, Clone)]
@@ -92,6 +105,8 @@ pub async fn serve(
     // catalog's hint), not a client.
     shared.follower.latest().await?;
     let slots = Arc::new(Semaphore::new(config.max_sessions.max(1)));
+    let idle = Service::idle_parser();
+    let waiting = Arc::new(LoggingIn::default());
     ready(listener.local_addr()?);
     loop {
         let (socket, _peer) = match listener.accept().await {
@@ -103,30 +118,50 @@ pub async fn serve(
             }
         };
         let _ = socket.set_nodelay(true);
-        let shared = shared.clone();
+        let (logged_in, mut login) = tokio::sync::watch::channel(false);
+        let signal = login.clone();
+        let connection = Connection::new(&shared, &slots, idle.clone(), logged_in);
         let tls = tls.clone();
-        let slots = slots.clone();
-        tokio::spawn(async move {
-            let outcome = match slots.try_acquire_owned() {
-                Ok(_permit) => match Connection::open(&shared).await {
-                    Ok(connection) => pgwire::tokio::process_socket(socket, tls, connection).await,
-                    Err(e) => {
-                        let message = format!("the lake cannot be opened: {e}");
-                        pgwire::tokio::process_socket(socket, tls, Refusal::new("58000", message))
-                            .await
+        let serve = async move {
+            let outcome = tokio::select! {
+                outcome = pgwire::tokio::process_socket(socket, tls, connection) => outcome,
+                // Not logged in in time: the connection is dropped (as PostgreSQL's
+                // authentication_timeout does); once logged in, this branch never ends.
+                () = async {
+                    if tokio::time::timeout(LOGIN_TIMEOUT, login.wait_for(|done| *done)).await.is_ok() {
+                        std::future::pending::<()>().await;
                     }
-                },
-                Err(_) => {
-                    let message = "too many connections: this server takes --pg-max-sessions at once; close idle connections or raise the limit";
-                    pgwire::tokio::process_socket(socket, tls, Refusal::new("53300", message)).await
-                }
+                } => Ok(()),
             };
             if let Err(e) = outcome {
                 if e.kind() != std::io::ErrorKind::UnexpectedEof {
                     eprintln!("convlake serve: a PostgreSQL connection ended with an error: {e}");
                 }
             }
-        });
+        };
+        let task = tokio::spawn(serve);
+        waiting.add(task.abort_handle(), signal);
+    }
+}
+
+/// The connections that have not logged in, oldest first: at most [`MAX_LOGGING_IN`].
+#[derive(Default)]
+struct LoggingIn(Mutex<VecDeque<(tokio::task::AbortHandle, tokio::sync::watch::Receiver<bool>)>>);
+
+impl LoggingIn {
+    /// Adds a new connection's task and its login signal; forgets the connections that have
+    /// ended or logged in, and at the cap drops the one that has waited longest.
+    fn add(&self, task: tokio::task::AbortHandle, login: tokio::sync::watch::Receiver<bool>) {
+        let Ok(mut queue) = self.0.lock() else {
+            return;
+        };
+        queue.retain(|(task, login)| !task.is_finished() && !*login.borrow());
+        queue.push_back((task, login));
+        while queue.len() > MAX_LOGGING_IN {
+            if let Some((oldest, _)) = queue.pop_front() {
+                oldest.abort();
+            }
+        }
     }
 }
 
@@ -163,16 +198,31 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(shared: &Arc<Shared>) -> crate::error::Result<Connection> {
-        let service = Service::open(&shared.follower, shared.limits.clone()).await?;
-        Ok(Connection {
-            service: Arc::new(service),
+    /// The handlers of a connection that has not logged in: its session opens at login.
+    fn new(
+        shared: &Arc<Shared>,
+        slots: &Arc<Semaphore>,
+        idle: Arc<datafusion_postgres::Parser>,
+        logged_in: tokio::sync::watch::Sender<bool>,
+    ) -> Connection {
+        let service = Arc::new(Service::new(idle));
+        let admission = Admission {
+            slots: slots.clone(),
+            service: service.clone(),
+            follower: shared.follower.clone(),
+            limits: shared.limits.clone(),
+            logged_in,
+            permit: std::sync::Mutex::new(None),
+        };
+        Connection {
+            service,
             startup: Arc::new(Startup::new(
                 shared.policy.clone(),
                 shared.connections.clone(),
+                admission,
             )),
             cancel: Arc::new(DefaultCancelHandler::new(shared.connections.clone())),
-        })
+        }
     }
 }
 
@@ -191,50 +241,5 @@ impl PgWireServerHandlers for Connection {
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         self.cancel.clone()
-    }
-}
-
-/// A connection turned away at login with a fatal error.
-struct Refusal {
-    code: &'static str,
-    message: String,
-}
-
-impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>) -> Arc<Refusal> {
-        Arc::new(Refusal {
-            code,
-            message: message.into(),
-        })
-    }
-}
-
-impl PgWireServerHandlers for Refusal {
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(RefuseStartup {
-            code: self.code,
-            message: self.message.clone(),
-        })
-    }
-}
-
-struct RefuseStartup {
-    code: &'static str,
-    message: String,
-}
-
-#[async_trait::async_trait]
-impl StartupHandler for RefuseStartup {
-    async fn on_startup<C>(
-        &self,
-        _client: &mut C,
-        _message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
-    where
-        C: pgwire::api::ClientInfo + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: std::fmt::Debug,
-        pgwire::error::PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
-    {
-        Err(auth::refuse(self.code, self.message.clone()))
     }
 }

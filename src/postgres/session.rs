@@ -1,24 +1,29 @@
 //! One PostgreSQL connection's session: what it may run, under which limits, over which
 //! lake version.
 //!
+//! - **Opened at login**: a connection gets its session (and holds a session slot) only once
+//!   its user has proven who it is ([`super::auth`]); before that it has a parser and
+//!   nothing else.
 //! - **State**: a DataFusion session derived from the [`Follower`]'s latest lake state (which
 //!   carries the `pg_catalog`, `information_schema` and PostgreSQL functions, set up once per
 //!   lake version), with a runtime of its own: a [`FairSpillPool`] of the session's memory
-//!   limit and a spill directory. Before each statement the lake's versions are listed; when
-//!   a commit has landed, the session moves to the new state and keeps its `SET` options.
-//! - **Read-only**: only queries, `EXPLAIN`, `SET`/`SHOW`, transaction control and cursors
-//!   run; anything else is refused with SQLSTATE `25006` before it is planned, and every
-//!   plan is checked again to hold no DDL or DML.
+//!   limit and a spill directory, and read-only catalogs ([`crate::read_only`]). Before each
+//!   statement the lake's versions are listed; when a commit has landed, the session moves to
+//!   the new state and keeps its `SET` options.
+//! - **Read-only**: what may run is [`super::policy`]'s allow-list, checked on the statement
+//!   tree before planning; every plan is checked again to hold no DDL or DML.
 //! - **Limits**: a statement has `--pg-statement-timeout` (or the client's lower
-//!   `statement_timeout`) from parse to its last row; past it the query is dropped, which
-//!   stops its execution, and the client gets `57014`. Memory beyond the session's pool is
-//!   `53200`.
+//!   `statement_timeout`) from parse to its last row, planning included; past it the query
+//!   is dropped, which stops its execution, and the client gets `57014`. Memory beyond the
+//!   session's pool is `53200`. A cursor's query (`DECLARE … CURSOR FOR`) and a
+//!   `COPY (query) TO STDOUT` are planned, checked and bounded as any query: a cursor's
+//!   timeout runs from its `DECLARE` to its last row.
 //! - **Types**: maps, structs and lists of them leave as JSON text ([`super::json`]);
 //!   dictionary-encoded enums as text, timestamps as `timestamptz`.
 //! - **Errors**: DataFusion's errors get a SQLSTATE and one readable line
 //!   ([`crate::lateral::describe`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arrow::datatypes::DataType;
@@ -29,7 +34,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
+use datafusion::sql::sqlparser::ast::{DeclareType, Statement};
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
@@ -39,7 +44,8 @@ use datafusion_postgres::{pgwire, DfSessionService, Parser, QueryHook};
 use futures::{Sink, StreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{QueryResponse, Response};
+use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::stmt::StoredStatement;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -49,7 +55,8 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::json;
+use super::copy::CopyOut;
+use super::{json, policy};
 use crate::catalog::Follower;
 
 /// The limits of each session.
@@ -72,6 +79,9 @@ pub fn prepare(ctx: &SessionContext) -> crate::error::Result<()> {
     .map_err(|e| crate::error::Error::DataFusion(*e))?;
     datafusion_postgres::datafusion_pg_functions::register_all(&mut ctx.clone());
     ctx.register_udf(version_udf());
+    for udf in super::compat::udfs() {
+        ctx.register_udf(udf);
+    }
     Ok(())
 }
 
@@ -98,22 +108,53 @@ fn version_udf() -> datafusion::logical_expr::ScalarUDF {
 }
 
 /// The query handlers of one connection: `datafusion-postgres`'s session service for what
-/// PostgreSQL clients say around their queries (`SET`, `SHOW`, transactions, cursors, the
-/// extended protocol's parsing), with convlake's own hooks in front (read-only) and behind
-/// (queries run under the limits).
+/// PostgreSQL clients say around their queries (`SET`, `SHOW`, transactions, `FETCH`, the
+/// extended protocol's parsing), with convlake's own hooks in front (the policy) and behind
+/// (queries, cursors and COPY under the limits). Empty until the connection has logged in.
 pub struct Service {
+    open: OnceLock<Session>,
+    /// The parser handed to pgwire before the login (it routes nothing to it then).
+    idle: Arc<Parser>,
+}
+
+/// A logged-in connection's session.
+struct Session {
     inner: DfSessionService,
     runner: Arc<Runner>,
 }
 
+/// The SQL error of a statement on a connection that has not logged in (pgwire routes none
+/// there; this is the floor under that).
+fn not_logged_in() -> PgWireError {
+    user_error("08P01", "log in before sending statements")
+}
+
 impl Service {
-    /// A session over the latest lake state, with a runtime of its own.
-    pub async fn open(follower: &Arc<Follower>, limits: Limits) -> crate::error::Result<Service> {
+    /// The handlers of a connection that has not logged in yet; `idle` is a parser shared by
+    /// all such connections ([`Service::idle_parser`]).
+    pub fn new(idle: Arc<Parser>) -> Service {
+        Service {
+            open: OnceLock::new(),
+            idle,
+        }
+    }
+
+    /// A parser over an empty session, for connections that have not logged in.
+    pub fn idle_parser() -> Arc<Parser> {
+        DfSessionService::new_with_hooks(Arc::new(SessionContext::new()), Vec::new()).query_parser()
+    }
+
+    /// Opens the session over the latest lake state, with a runtime of its own: done once,
+    /// when the connection has logged in.
+    pub async fn open(&self, follower: &Arc<Follower>, limits: Limits) -> crate::error::Result<()> {
+        if self.open.get().is_some() {
+            return Ok(());
+        }
         let (version, base) = follower.latest().await?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
             .build_arc()?;
-        let state = SessionStateBuilder::new_from_existing(base)
+        let state = SessionStateBuilder::new_from_existing(crate::read_only::read_only_state(base))
             .with_runtime_env(runtime)
             .build();
         let ctx = Arc::new(SessionContext::new_with_state(state));
@@ -125,16 +166,23 @@ impl Service {
             limits,
         });
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
-            Arc::new(ReadOnly),
+            Arc::new(Guard),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
+            Arc::new(Cursors(runner.clone())),
             Arc::new(CursorStatementHook),
+            Arc::new(Copies(runner.clone())),
             Arc::new(Queries(runner.clone())),
         ];
-        Ok(Service {
+        let _ = self.open.set(Session {
             inner: DfSessionService::new_with_hooks(ctx, hooks),
             runner,
-        })
+        });
+        Ok(())
+    }
+
+    fn session(&self) -> PgWireResult<&Session> {
+        self.open.get().ok_or_else(not_logged_in)
     }
 }
 
@@ -159,10 +207,11 @@ impl Runner {
             .map_err(|e| user_error("58000", format!("the lake cannot be read: {e}")))?;
         if latest != *version {
             let current = self.ctx.state();
-            let state = SessionStateBuilder::new_from_existing(base)
-                .with_config(current.config().clone())
-                .with_runtime_env(current.runtime_env().clone())
-                .build();
+            let state =
+                SessionStateBuilder::new_from_existing(crate::read_only::read_only_state(base))
+                    .with_config(current.config().clone())
+                    .with_runtime_env(current.runtime_env().clone())
+                    .build();
             *self.ctx.state_ref().write() = state;
             *version = latest;
         }
@@ -196,19 +245,53 @@ impl Runner {
         let plan = tokio::time::timeout_at(
             deadline,
             state.statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-                statement.clone(),
+                super::compat::rewrite(statement),
             ))),
         )
         .await
         .map_err(|_| timed_out(limit))?
         .map_err(pg_error)?;
-        datafusion::execution::context::SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
+        crate::query::read_only()
             .verify_plan(&plan)
-            .map_err(|_| read_only(statement))?;
+            .map_err(|_| {
+                user_error(
+                    "25006",
+                    "cannot execute this statement: this server is read-only (the lake changes only through convlake ingest, optimize and vacuum)",
+                )
+            })?;
         wire_columns(plan).map_err(pg_error)
+    }
+
+    /// Executes `plan` (parameters bound): its batches until the deadline, which ends the
+    /// stream with `57014` (dropping the stream stops the execution).
+    async fn batches(
+        &self,
+        plan: LogicalPlan,
+        deadline: Instant,
+        limit: Duration,
+    ) -> PgWireResult<
+        impl futures::Stream<Item = PgWireResult<arrow::array::RecordBatch>> + Send + 'static,
+    > {
+        let df = tokio::time::timeout_at(deadline, self.ctx.execute_logical_plan(plan))
+            .await
+            .map_err(|_| timed_out(limit))?
+            .map_err(pg_error)?;
+        let stream = tokio::time::timeout_at(deadline, df.execute_stream())
+            .await
+            .map_err(|_| timed_out(limit))?
+            .map_err(pg_error)?;
+        Ok(futures::stream::unfold(
+            Some(stream),
+            move |stream| async move {
+                let mut stream = stream?;
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Err(_) => Some((Err(timed_out(limit)), None)),
+                    Ok(None) => None,
+                    Ok(Some(Err(e))) => Some((Err(pg_error(e)), None)),
+                    Ok(Some(Ok(batch))) => Some((Ok(batch), Some(stream))),
+                }
+            },
+        ))
     }
 
     /// Runs `plan` (parameters bound) and streams its rows in `format` until the deadline.
@@ -219,30 +302,13 @@ impl Runner {
         options: Arc<FormatOptions>,
         deadline: Instant,
         limit: Duration,
-    ) -> PgWireResult<Response> {
+    ) -> PgWireResult<QueryResponse> {
         let fields = Arc::new(arrow_schema_to_pg_fields(
             plan.schema().as_arrow(),
             format,
             Some(options),
         )?);
-        let df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(pg_error)?;
-        let stream = tokio::time::timeout_at(deadline, df.execute_stream())
-            .await
-            .map_err(|_| timed_out(limit))?
-            .map_err(pg_error)?;
-        let batches = futures::stream::unfold(Some(stream), move |stream| async move {
-            let mut stream = stream?;
-            match tokio::time::timeout_at(deadline, stream.next()).await {
-                Err(_) => Some((Err(timed_out(limit)), None)),
-                Ok(None) => None,
-                Ok(Some(Err(e))) => Some((Err(pg_error(e)), None)),
-                Ok(Some(Ok(batch))) => Some((Ok(batch), Some(stream))),
-            }
-        });
+        let batches = self.batches(plan, deadline, limit).await?;
         let row_fields = fields.clone();
         let rows = batches.flat_map(move |batch| {
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
@@ -251,7 +317,20 @@ impl Runner {
             };
             futures::stream::iter(rows)
         });
-        Ok(Response::Query(QueryResponse::new(fields, rows)))
+        Ok(QueryResponse::new(fields, rows))
+    }
+
+    /// Plans and runs `statement` (a query) from its start to a response.
+    async fn answer(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> PgWireResult<QueryResponse> {
+        let (deadline, limit) = self.deadline(client);
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let plan = self.plan(statement, deadline, limit).await?;
+        self.run(plan, &Format::UnifiedText, options, deadline, limit)
+            .await
     }
 }
 
@@ -311,88 +390,18 @@ fn list_of_values(data_type: &DataType) -> Option<DataType> {
     )))
 }
 
-/// Refuses what would change anything (also inside `EXPLAIN ANALYZE`, and `SELECT INTO`).
+/// Refuses what a read-only session may not run ([`policy::check`]), first of the hooks.
 #[derive(Debug)]
-struct ReadOnly;
+struct Guard;
 
-/// Whether `statement` may run on a read-only server.
-fn allowed(statement: &Statement) -> bool {
-    match statement {
-        Statement::Query(query) => match query.body.as_ref() {
-            SetExpr::Select(select) => select.into.is_none(),
-            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
-                false
-            }
-            _ => true,
-        },
-        Statement::Explain { statement, .. } => allowed(statement),
-        Statement::Set(_)
-        | Statement::ShowVariable { .. }
-        | Statement::ShowVariables { .. }
-        | Statement::ShowStatus { .. }
-        | Statement::ShowTables { .. }
-        | Statement::ShowColumns { .. }
-        | Statement::ShowCatalogs { .. }
-        | Statement::ShowSchemas { .. }
-        | Statement::ShowFunctions { .. }
-        | Statement::ExplainTable { .. }
-        | Statement::StartTransaction { .. }
-        | Statement::Commit { .. }
-        | Statement::Rollback { .. }
-        | Statement::Savepoint { .. }
-        | Statement::ReleaseSavepoint { .. }
-        | Statement::Declare { .. }
-        | Statement::Fetch { .. }
-        | Statement::Close { .. }
-        | Statement::Discard { .. }
-        | Statement::Deallocate { .. } => true,
-        _ => false,
-    }
-}
-
-fn read_only(statement: &Statement) -> PgWireError {
-    let text = statement.to_string();
-    let mut words = text.split_whitespace();
-    let first = words.next().unwrap_or_default().to_uppercase();
-    let verb = match first.as_str() {
-        "CREATE" | "DROP" | "ALTER" | "TRUNCATE" => {
-            format!(
-                "{first} {}",
-                words.next().unwrap_or_default().to_uppercase()
-            )
-        }
-        _ => first,
-    };
-    user_error(
-        "25006",
-        format!("cannot execute {verb}: this server is read-only (the lake changes only through convlake ingest, optimize and vacuum)"),
-    )
-}
-
-/// Why `statement` may not run here, if it may not: a write (`25006`), or a setting of the
-/// runtime (`datafusion.runtime.*`: memory limit, spill directory), which is the server's to
-/// choose (`42501`).
 fn refusal(statement: &Statement) -> Option<PgWireError> {
-    if !allowed(statement) {
-        return Some(read_only(statement));
-    }
-    if let Statement::Set(datafusion::sql::sqlparser::ast::Set::SingleAssignment {
-        variable, ..
-    }) = statement
-    {
-        let name = variable.to_string().to_lowercase();
-        if name.starts_with("datafusion.runtime.") {
-            return Some(user_error(
-                "42501",
-                format!("permission denied to set {name}: the server sets each session's memory and spill directory (--pg-session-memory)"),
-            ));
-        }
-    }
-    None
+    policy::check(statement)
+        .err()
+        .map(|r| user_error(r.code, r.message))
 }
 
 #[async_trait]
-impl QueryHook for ReadOnly {
+impl QueryHook for Guard {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
@@ -423,6 +432,150 @@ impl QueryHook for ReadOnly {
     }
 }
 
+/// The plan handed to the extended protocol for statements a hook answers itself at
+/// execution (cursors, COPY): no columns, so `Describe` says `NoData`.
+fn no_rows() -> LogicalPlan {
+    LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(datafusion::common::DFSchema::empty()),
+    })
+}
+
+/// `DECLARE name CURSOR FOR query`: the query planned, checked and bounded as any query (its
+/// rows then pulled by `FETCH`, which `datafusion-postgres` answers from the portal).
+struct Cursors(Arc<Runner>);
+
+impl Cursors {
+    async fn declare(
+        &self,
+        statement: &Statement,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let Statement::Declare { stmts } = statement else {
+            return None;
+        };
+        Some(
+            async {
+                for declare in stmts {
+                    let (Some(name), Some(query), Some(DeclareType::Cursor)) = (
+                        declare.names.first(),
+                        declare.for_query.as_ref(),
+                        declare.declare_type.as_ref(),
+                    ) else {
+                        return Err(user_error(
+                            "42601",
+                            "DECLARE needs a cursor name and a query: DECLARE name CURSOR FOR query",
+                        ));
+                    };
+                    let response = self
+                        .0
+                        .answer(&Statement::Query(query.clone()), &*client)
+                        .await?;
+                    let stored = Arc::new(StoredStatement::new(
+                        name.value.clone(),
+                        (query.to_string(), None),
+                        vec![],
+                    ));
+                    let portal = Portal::new_cursor(name.value.clone(), stored);
+                    portal.start(response).await;
+                    client.portal_store().put_portal(Arc::new(portal));
+                }
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            .await,
+        )
+    }
+}
+
+#[async_trait]
+impl QueryHook for Cursors {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.declare(statement, client).await
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        matches!(statement, Statement::Declare { .. }).then(|| Ok(no_rows()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.declare(statement, client).await
+    }
+}
+
+/// `COPY (query) TO STDOUT`: the query planned, checked and bounded as any query, its rows
+/// sent as COPY data ([`super::copy`]).
+struct Copies(Arc<Runner>);
+
+impl Copies {
+    async fn copy(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<Response>> {
+        let copy = CopyOut::of(statement)?;
+        let runner = &self.0;
+        Some(
+            async {
+                let (deadline, limit) = runner.deadline(client);
+                let plan = runner.plan(&copy.query, deadline, limit).await?;
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let batches = runner.batches(plan, deadline, limit).await?;
+                Ok(Response::CopyOut(copy.response(schema, batches)?))
+            }
+            .await,
+        )
+    }
+}
+
+#[async_trait]
+impl QueryHook for Copies {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.copy(statement, &*client).await
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        matches!(statement, Statement::Copy { .. }).then(|| Ok(no_rows()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.copy(statement, &*client).await
+    }
+}
+
 /// Plans and runs queries under the limits (the last hook).
 struct Queries(Arc<Runner>);
 
@@ -437,17 +590,12 @@ impl QueryHook for Queries {
         if !is_query(statement) {
             return None;
         }
-        let runner = &self.0;
-        let (deadline, limit) = runner.deadline(&*client);
-        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        Some(match runner.plan(statement, deadline, limit).await {
-            Ok(plan) => {
-                runner
-                    .run(plan, &Format::UnifiedText, options, deadline, limit)
-                    .await
-            }
-            Err(e) => Err(e),
-        })
+        Some(
+            self.0
+                .answer(statement, &*client)
+                .await
+                .map(Response::Query),
+        )
     }
 
     async fn handle_extended_parse_query(
@@ -486,7 +634,7 @@ impl SimpleQueryHandler for Service {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        SimpleQueryHandler::do_query(&self.inner, client, query)
+        SimpleQueryHandler::do_query(&self.session()?.inner, client, query)
             .await
             .map_err(readable)
     }
@@ -498,7 +646,10 @@ impl ExtendedQueryHandler for Service {
     type QueryParser = Parser;
 
     fn query_parser(&self) -> Arc<Parser> {
-        self.inner.query_parser()
+        match self.open.get() {
+            Some(session) => session.inner.query_parser(),
+            None => self.idle.clone(),
+        }
     }
 
     async fn do_query<C>(
@@ -513,9 +664,10 @@ impl ExtendedQueryHandler for Service {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let session = self.session()?;
         if let (_, Some((statement, _))) = &portal.statement.statement {
-            if is_query(statement) && allowed(statement) {
-                let runner = &self.runner;
+            if is_query(statement) && policy::check(statement).is_ok() {
+                let runner = &session.runner;
                 let (deadline, limit) = runner.deadline(client);
                 // Planned again, over the latest lake state: drivers keep prepared statements
                 // for the life of a connection, and their results must not stay at the
@@ -526,10 +678,11 @@ impl ExtendedQueryHandler for Service {
                 let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
                 return runner
                     .run(plan, &portal.result_column_format, options, deadline, limit)
-                    .await;
+                    .await
+                    .map(Response::Query);
             }
         }
-        ExtendedQueryHandler::do_query(&self.inner, client, portal, max_rows)
+        ExtendedQueryHandler::do_query(&session.inner, client, portal, max_rows)
             .await
             .map_err(readable)
     }

@@ -19,13 +19,13 @@ use crate::engines::python;
 use crate::slt::fixture_lake;
 use crate::util::{binary, fixture, repo, sql_rows};
 
-const USER: &str = "analyst";
-const PASSWORD: &str = "pg-s3cret";
+pub(crate) const USER: &str = "analyst";
+pub(crate) const PASSWORD: &str = "pg-s3cret";
 
 /// A `convlake serve --pg` child process; killed when dropped.
-struct PgServer {
+pub(crate) struct PgServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for PgServer {
@@ -37,7 +37,7 @@ impl Drop for PgServer {
 
 impl PgServer {
     /// A libpq connection string for `user` / `password`.
-    fn dsn(&self, user: &str, password: &str, sslmode: &str) -> String {
+    pub(crate) fn dsn(&self, user: &str, password: &str, sslmode: &str) -> String {
         format!(
             "host=127.0.0.1 port={} dbname=convlake user={user} password={password} sslmode={sslmode} connect_timeout=10",
             self.port
@@ -46,7 +46,7 @@ impl PgServer {
 }
 
 /// Starts `convlake serve --pg` on a free port over `lake`, with the user `analyst`.
-fn serve_pg(lake: &Path, extra: &[&str]) -> PgServer {
+pub(crate) fn serve_pg(lake: &Path, extra: &[&str]) -> PgServer {
     let mut child = Command::new(binary())
         .arg("--lake")
         .arg(lake)
@@ -69,7 +69,7 @@ fn serve_pg(lake: &Path, extra: &[&str]) -> PgServer {
 }
 
 /// psql, installed from Debian's postgresql-client when the machine has none.
-fn psql_binary() -> PathBuf {
+pub(crate) fn psql_binary() -> PathBuf {
     let found = Command::new("psql").arg("--version").output();
     if !matches!(found, Ok(ref o) if o.status.success()) {
         let lock =
@@ -97,7 +97,7 @@ fn psql_binary() -> PathBuf {
 }
 
 /// Runs psql with `args` against `dsn`: (success, stdout, stderr).
-fn psql(dsn: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn psql(dsn: &str, args: &[&str]) -> (bool, String, String) {
     let out: Output = Command::new(psql_binary())
         .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", dsn])
         .args(args)
@@ -111,14 +111,14 @@ fn psql(dsn: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 /// The rows of `query` from psql, unaligned with commas.
-fn psql_rows(dsn: &str, query: &str) -> Vec<String> {
+pub(crate) fn psql_rows(dsn: &str, query: &str) -> Vec<String> {
     let (ok, out, err) = psql(dsn, &["-A", "-t", "-F", ",", "-c", query]);
     assert!(ok, "psql failed on {query}: {err}");
     out.lines().map(str::to_string).collect()
 }
 
 /// Runs `tests/python/pg_client.py MODE DSN` and returns what it printed.
-fn pg_client(mode: &str, dsn: &str) -> Value {
+pub(crate) fn pg_client(mode: &str, dsn: &str) -> Value {
     let out = Command::new(python())
         .arg(repo().join("tests/python/pg_client.py"))
         .args([mode, dsn])

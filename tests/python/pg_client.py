@@ -7,6 +7,7 @@ Rust test to compare with `convlake sql`, and fails (exit 1) on anything it can 
     pg_client.py refusals DSN    wrong password, write statements, the statement timeout
     pg_client.py concurrent DSN  several clients at once get the same answers as one alone
     pg_client.py prepared DSN    a prepared statement before and after a commit (stdin paces)
+    pg_client.py copy DSN        COPY (query) TO STDOUT in binary and text, and an empty one
 """
 
 import datetime
@@ -256,7 +257,33 @@ def prepared(dsn):
             sys.stdin.readline()
 
 
+COPY_QUERY = "SELECT conversation_id, purpose FROM participants ORDER BY conversation_id, purpose"
+
+
+def copy(dsn):
+    out = {}
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY ({COPY_QUERY}) TO STDOUT (FORMAT BINARY)") as data:
+            data.set_types(["text", "text"])
+            out["binary"] = [list(row) for row in data.rows()]
+        with cur.copy(f"COPY ({COPY_QUERY}) TO STDOUT") as data:
+            out["text_rows"] = sum(1 for _ in data.rows())
+        empty = "COPY (SELECT conversation_id FROM conversations WHERE false) TO STDOUT WITH BINARY"
+        with cur.copy(empty) as data:
+            data.set_types(["text"])
+            out["empty_binary_rows"] = sum(1 for _ in data.rows())
+        # The session answers after each COPY.
+        out["after"] = cur.execute("SELECT count(*) FROM conversations").fetchone()[0]
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     mode, dsn = sys.argv[1], sys.argv[2]
-    modes = {"read": read, "refusals": refusals, "concurrent": concurrent, "prepared": prepared}
+    modes = {
+        "read": read,
+        "refusals": refusals,
+        "concurrent": concurrent,
+        "prepared": prepared,
+        "copy": copy,
+    }
     modes[mode](dsn)

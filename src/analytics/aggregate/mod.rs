@@ -341,9 +341,12 @@ pub async fn answer_query(
     let bucket_fn = "convlake_aggregate_bucket";
     ctx.register_udf(bucket_udf(bucket_fn, &query.bounds));
     let (sql, extras) = statement(query, settings, bucket_fn);
-    let df = ctx.sql(&sql).await.map_err(ApiError::engine)?;
+    let df = ctx
+        .sql_with_options(&sql, crate::query::read_only())
+        .await
+        .map_err(ApiError::engine)?;
     let mut stream = df.execute_stream().await.map_err(ApiError::engine)?;
-    let mut cells = response::Cells::new(query, &extras);
+    let mut cells = response::Cells::new(query, &extras, settings.max_cells);
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(ApiError::engine)?;
         cells.add(&batch)?;
@@ -359,7 +362,7 @@ pub async fn answer_query(
     Ok(Answer { body, notices })
 }
 
-fn too_many_cells(max: usize) -> ApiError {
+pub(crate) fn too_many_cells(max: usize) -> ApiError {
     ApiError::new(
         413,
         "too.many.results",
@@ -373,7 +376,10 @@ fn too_many_cells(max: usize) -> ApiError {
 async fn coverage(ctx: &SessionContext, query: &Query, settings: &Settings) -> Vec<String> {
     let first = async {
         let batches = ctx
-            .sql("SELECT min(conversation_start) AS first, max(conversation_start) AS last FROM conversations")
+            .sql_with_options(
+                "SELECT min(conversation_start) AS first, max(conversation_start) AS last FROM conversations",
+                crate::query::read_only(),
+            )
             .await?
             .collect()
             .await?;

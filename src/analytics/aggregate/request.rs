@@ -185,6 +185,10 @@ pub struct Query {
 /// Most predicates a filter may hold.
 const MAX_PREDICATES: usize = 200;
 
+/// Most views a query may hold: each adds four statistics to the one SQL statement, whose
+/// planning is not interruptible, so the count is bounded before anything is planned.
+const MAX_VIEWS: usize = 50;
+
 /// Metrics that the notification stream of raw metric records does not carry and convlake
 /// cannot derive from an export (callback service levels need callback SL settings).
 const UNSUPPORTED_METRICS: &[&str] = &["oCallbackServiceLevel"];
@@ -252,6 +256,13 @@ impl AggregateBody {
     fn check_views(&self) -> Result<Vec<CheckedView>, ApiError> {
         let mut names = HashSet::new();
         let mut views = Vec::new();
+        let count = self.views.as_ref().map_or(0, Vec::len);
+        if count > MAX_VIEWS {
+            return Err(ApiError::bad_request(
+                "invalid.view",
+                format!("the query has {count} views; at most {MAX_VIEWS} are answered"),
+            ));
+        }
         for view in self.views.iter().flatten() {
             check_metric_name(&view.target)?;
             if view.function != "rangeBound" {
@@ -390,18 +401,29 @@ pub(crate) fn junction(kind: &str) -> Result<&'static str, ApiError> {
 
 fn compile_filter(filter: &Filter, used: &mut Vec<&'static Dimension>) -> Result<String, ApiError> {
     let join = junction(&filter.kind)?;
+    // Counted before anything is compiled, so an oversized filter costs no more than this.
+    let count = filter.predicates.as_ref().map_or(0, Vec::len)
+        + filter
+            .clauses
+            .iter()
+            .flatten()
+            .map(|c| c.predicates.as_ref().map_or(1, |p| p.len().max(1)))
+            .sum::<usize>();
+    if count > MAX_PREDICATES {
+        return Err(ApiError::bad_request(
+            "invalid.filter",
+            format!("the filter has {count} predicates; at most {MAX_PREDICATES} are answered"),
+        ));
+    }
     let mut parts = Vec::new();
-    let mut count = 0;
     for p in filter.predicates.iter().flatten() {
         parts.push(compile_predicate(p, used)?);
-        count += 1;
     }
     for clause in filter.clauses.iter().flatten() {
         let inner = junction(&clause.kind)?;
         let mut terms = Vec::new();
         for p in clause.predicates.iter().flatten() {
             terms.push(compile_predicate(p, used)?);
-            count += 1;
         }
         if terms.is_empty() {
             return Err(ApiError::bad_request(
@@ -415,12 +437,6 @@ fn compile_filter(filter: &Filter, used: &mut Vec<&'static Dimension>) -> Result
         return Err(ApiError::bad_request(
             "invalid.filter",
             "the filter has no predicates and no clauses",
-        ));
-    }
-    if count > MAX_PREDICATES {
-        return Err(ApiError::bad_request(
-            "invalid.filter",
-            format!("the filter has {count} predicates; at most {MAX_PREDICATES} are answered"),
         ));
     }
     Ok(format!("({})", parts.join(join)))

@@ -138,17 +138,20 @@ pub(crate) struct Cells {
     filtered: usize,
     groups: BTreeMap<Key, BTreeMap<usize, Cell>>,
     count: usize,
+    /// Most cells the answer may hold (`--max-cells`), checked as rows are expanded.
+    max: usize,
 }
 
 impl Cells {
     /// Empty cells for `query`.
-    pub(crate) fn new(query: &Query, extras: &Extras) -> Cells {
+    pub(crate) fn new(query: &Query, extras: &Extras, max: usize) -> Cells {
         Cells {
             kinds: query.group_by.iter().map(|d| d.kind).collect(),
             flatten: query.flatten,
             filtered: extras.filtered.len(),
             groups: BTreeMap::new(),
             count: 0,
+            max,
         }
     }
 
@@ -201,7 +204,7 @@ impl Cells {
                 continue;
             };
             let extra: Vec<Option<Stats>> = filtered.iter().map(|f| read(f, row)).collect();
-            for key in self.expand(&keys, row) {
+            for key in self.expand(&keys, row)? {
                 let cells = self.groups.entry(key).or_default();
                 let before = cells.len();
                 let cell = cells
@@ -218,6 +221,9 @@ impl Cells {
                     }
                 }
                 self.count += cells.len() - before;
+                if self.count > self.max {
+                    return Err(super::too_many_cells(self.max));
+                }
             }
         }
         Ok(())
@@ -225,8 +231,9 @@ impl Cells {
 
     /// The group keys one row counts in: a multivalued dimension puts the record in the group
     /// of each distinct value (or joins them with `,` when flattening); a missing or empty
-    /// value leaves the key out.
-    fn expand(&self, keys: &[KeyColumn], row: usize) -> Vec<Key> {
+    /// value leaves the key out. A row whose keys alone would make more than `--max-cells`
+    /// groups is refused before they are made.
+    fn expand(&self, keys: &[KeyColumn], row: usize) -> Result<Vec<Key>, ApiError> {
         let mut out: Vec<Key> = vec![Vec::with_capacity(keys.len())];
         for column in keys {
             let values: Vec<Option<String>> = match column {
@@ -246,6 +253,9 @@ impl Cells {
                     }
                 }
             };
+            if out.len().saturating_mul(values.len()) > self.max {
+                return Err(super::too_many_cells(self.max));
+            }
             out = out
                 .into_iter()
                 .flat_map(|key| {
@@ -257,7 +267,7 @@ impl Cells {
                 })
                 .collect();
         }
-        out
+        Ok(out)
     }
 }
 
