@@ -57,6 +57,11 @@ pub const VIEWS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The name of the catalog that holds the lake's tables and views (schema `public`): what
+/// fully qualified names start with, and the database PostgreSQL clients see
+/// (`current_database()`, `pg_database`), so it matches the `dbname=convlake` they connect to.
+pub const CATALOG: &str = "convlake";
+
 /// Opens a session over the latest snapshot of the lake at `lake`.
 pub async fn open(lake: &Lake) -> Result<SessionContext> {
     open_with(lake, SessionConfig::new()).await
@@ -84,7 +89,11 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
         });
     }
     let snapshot = snapshot::load(lake, as_of).await?;
-    let mut config = ctx.copied_config().with_information_schema(true);
+    let mut config = ctx
+        .copied_config()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(CATALOG, "public")
+        .with_create_default_catalog_and_schema(true);
     // Questions over conversation data often group by ids of high cardinality (distinct
     // conversations per agent, per queue): a partial aggregation that reduces nothing is
     // given up after 8,192 rows instead of DataFusion's 100,000, which a day's partition

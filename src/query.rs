@@ -68,7 +68,7 @@ pub fn explain(ctx: &SessionContext, err: datafusion::error::DataFusionError) ->
     {
         let missing = missing.rsplit('.').next().unwrap_or(missing);
         let names = ctx
-            .catalog("datafusion")
+            .catalog(crate::catalog::CATALOG)
             .and_then(|c| c.schema("public"))
             .map(|s| s.table_names())
             .unwrap_or_default();

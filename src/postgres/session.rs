@@ -73,7 +73,7 @@ pub struct Limits {
 pub fn prepare(ctx: &SessionContext) -> crate::error::Result<()> {
     datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(
         ctx,
-        "datafusion",
+        crate::catalog::CATALOG,
         datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
     )
     .map_err(|e| crate::error::Error::DataFusion(*e))?;

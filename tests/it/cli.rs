@@ -425,7 +425,7 @@ fn shell_reads_statements_and_commands() {
     );
     // An error does not end the shell.
     assert!(
-        text(&out.stderr).contains("table 'datafusion.public.nowhere' not found"),
+        text(&out.stderr).contains("table 'convlake.public.nowhere' not found"),
         "{}",
         text(&out.stderr)
     );

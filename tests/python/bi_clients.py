@@ -32,9 +32,6 @@ def sqlalchemy(uri):
     out["views"] = sorted(inspector.get_view_names(schema="public"))
     out["default_tables"] = sorted(inspector.get_table_names())
     out["columns"] = [c["name"] for c in inspector.get_columns("participants", schema="public")]
-    out["pk"] = inspector.get_pk_constraint("participants", schema="public")["constrained_columns"]
-    out["foreign_keys"] = inspector.get_foreign_keys("participants", schema="public")
-    out["indexes"] = inspector.get_indexes("participants", schema="public")
     out["has_table"] = inspector.has_table("participants", schema="public")
     with engine.connect() as conn:
         frame = pandas.read_sql(text(QUERY.format(":p")), conn, params={"p": VALUE})
