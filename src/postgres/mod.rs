@@ -11,6 +11,8 @@
 //!   maps, structs and lists of them sent as JSON text;
 //! - [`policy`]: what a session may run (the allow-list of statements, the rules of `SET`);
 //! - [`copy`]: `COPY (query) TO STDOUT` in text, CSV and binary;
+//! - `hooks`: convlake's statement hooks around `datafusion-postgres`'s (policy, cursors,
+//!   COPY, queries);
 //! - [`compat`]: catalog functions and idioms of PostgreSQL clients that `pg_catalog` lacks;
 //! - this module: the listener. Each connection runs as its own task, so one client's heavy
 //!   query does not hold up the others. A connection must log in within [`LOGIN_TIMEOUT`];
@@ -21,6 +23,7 @@
 pub mod auth;
 pub mod compat;
 pub mod copy;
+mod hooks;
 pub mod json;
 pub mod policy;
 pub mod session;

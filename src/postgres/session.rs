@@ -34,18 +34,16 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{DeclareType, Statement};
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::{pgwire, DfSessionService, Parser, QueryHook};
 use futures::{Sink, StreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{QueryResponse, Response, Tag};
-use pgwire::api::stmt::StoredStatement;
+use pgwire::api::results::{QueryResponse, Response};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -55,7 +53,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::copy::CopyOut;
+use super::hooks::{Answering, Copies, Cursors, Guard, Queries};
 use super::{json, policy};
 use crate::catalog::Follower;
 
@@ -169,9 +167,9 @@ impl Service {
             Arc::new(Guard),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
-            Arc::new(Cursors(runner.clone())),
+            Arc::new(Answering(Cursors(runner.clone()))),
             Arc::new(CursorStatementHook),
-            Arc::new(Copies(runner.clone())),
+            Arc::new(Answering(Copies(runner.clone()))),
             Arc::new(Queries(runner.clone())),
         ];
         let _ = self.open.set(Session {
@@ -187,7 +185,7 @@ impl Service {
 }
 
 /// Runs a connection's queries: follows the lake, plans, executes under the limits.
-struct Runner {
+pub(super) struct Runner {
     ctx: Arc<SessionContext>,
     /// The lake version the session reads.
     version: Mutex<u64>,
@@ -220,7 +218,7 @@ impl Runner {
 
     /// The statement's deadline: the server's limit, or the client's `statement_timeout`
     /// when it is lower.
-    fn deadline(&self, client: &(dyn ClientInfo + Send + Sync)) -> (Instant, Duration) {
+    pub(super) fn deadline(&self, client: &(dyn ClientInfo + Send + Sync)) -> (Instant, Duration) {
         let server = self.limits.statement_timeout;
         let limit = client
             .metadata()
@@ -234,7 +232,7 @@ impl Runner {
 
     /// Plans a query statement: the latest lake state, checked read-only, nested columns as
     /// JSON text.
-    async fn plan(
+    pub(super) async fn plan(
         &self,
         statement: &Statement,
         deadline: Instant,
@@ -264,7 +262,7 @@ impl Runner {
 
     /// Executes `plan` (parameters bound): its batches until the deadline, which ends the
     /// stream with `57014` (dropping the stream stops the execution).
-    async fn batches(
+    pub(super) async fn batches(
         &self,
         plan: LogicalPlan,
         deadline: Instant,
@@ -295,7 +293,7 @@ impl Runner {
     }
 
     /// Runs `plan` (parameters bound) and streams its rows in `format` until the deadline.
-    async fn run(
+    pub(super) async fn run(
         &self,
         plan: LogicalPlan,
         format: &Format,
@@ -321,7 +319,7 @@ impl Runner {
     }
 
     /// Plans and runs `statement` (a query) from its start to a response.
-    async fn answer(
+    pub(super) async fn answer(
         &self,
         statement: &Statement,
         client: &(dyn ClientInfo + Send + Sync),
@@ -339,7 +337,7 @@ const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
 
 /// Whether `statement` is a query convlake runs itself (the rest goes to the hooks of
 /// `datafusion-postgres`).
-fn is_query(statement: &Statement) -> bool {
+pub(super) fn is_query(statement: &Statement) -> bool {
     matches!(statement, Statement::Query(_) | Statement::Explain { .. })
 }
 
@@ -388,241 +386,6 @@ fn list_of_values(data_type: &DataType) -> Option<DataType> {
             .clone()
             .with_data_type(value.as_ref().clone()),
     )))
-}
-
-/// Refuses what a read-only session may not run ([`policy::check`]), first of the hooks.
-#[derive(Debug)]
-struct Guard;
-
-fn refusal(statement: &Statement) -> Option<PgWireError> {
-    policy::check(statement)
-        .err()
-        .map(|r| user_error(r.code, r.message))
-}
-
-#[async_trait]
-impl QueryHook for Guard {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        refusal(statement).map(Err)
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        refusal(statement).map(Err)
-    }
-
-    async fn handle_extended_query(
-        &self,
-        statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        refusal(statement).map(Err)
-    }
-}
-
-/// The plan handed to the extended protocol for statements a hook answers itself at
-/// execution (cursors, COPY): no columns, so `Describe` says `NoData`.
-fn no_rows() -> LogicalPlan {
-    LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
-        produce_one_row: false,
-        schema: Arc::new(datafusion::common::DFSchema::empty()),
-    })
-}
-
-/// `DECLARE name CURSOR FOR query`: the query planned, checked and bounded as any query (its
-/// rows then pulled by `FETCH`, which `datafusion-postgres` answers from the portal).
-struct Cursors(Arc<Runner>);
-
-impl Cursors {
-    async fn declare(
-        &self,
-        statement: &Statement,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        let Statement::Declare { stmts } = statement else {
-            return None;
-        };
-        Some(
-            async {
-                for declare in stmts {
-                    let (Some(name), Some(query), Some(DeclareType::Cursor)) = (
-                        declare.names.first(),
-                        declare.for_query.as_ref(),
-                        declare.declare_type.as_ref(),
-                    ) else {
-                        return Err(user_error(
-                            "42601",
-                            "DECLARE needs a cursor name and a query: DECLARE name CURSOR FOR query",
-                        ));
-                    };
-                    let response = self
-                        .0
-                        .answer(&Statement::Query(query.clone()), &*client)
-                        .await?;
-                    let stored = Arc::new(StoredStatement::new(
-                        name.value.clone(),
-                        (query.to_string(), None),
-                        vec![],
-                    ));
-                    let portal = Portal::new_cursor(name.value.clone(), stored);
-                    portal.start(response).await;
-                    client.portal_store().put_portal(Arc::new(portal));
-                }
-                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
-            }
-            .await,
-        )
-    }
-}
-
-#[async_trait]
-impl QueryHook for Cursors {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        self.declare(statement, client).await
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        matches!(statement, Statement::Declare { .. }).then(|| Ok(no_rows()))
-    }
-
-    async fn handle_extended_query(
-        &self,
-        statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        self.declare(statement, client).await
-    }
-}
-
-/// `COPY (query) TO STDOUT`: the query planned, checked and bounded as any query, its rows
-/// sent as COPY data ([`super::copy`]).
-struct Copies(Arc<Runner>);
-
-impl Copies {
-    async fn copy(
-        &self,
-        statement: &Statement,
-        client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<Response>> {
-        let copy = CopyOut::of(statement)?;
-        let runner = &self.0;
-        Some(
-            async {
-                let (deadline, limit) = runner.deadline(client);
-                let plan = runner.plan(&copy.query, deadline, limit).await?;
-                let schema = Arc::new(plan.schema().as_arrow().clone());
-                let batches = runner.batches(plan, deadline, limit).await?;
-                Ok(Response::CopyOut(copy.response(schema, batches)?))
-            }
-            .await,
-        )
-    }
-}
-
-#[async_trait]
-impl QueryHook for Copies {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        self.copy(statement, &*client).await
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        matches!(statement, Statement::Copy { .. }).then(|| Ok(no_rows()))
-    }
-
-    async fn handle_extended_query(
-        &self,
-        statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        self.copy(statement, &*client).await
-    }
-}
-
-/// Plans and runs queries under the limits (the last hook).
-struct Queries(Arc<Runner>);
-
-#[async_trait]
-impl QueryHook for Queries {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        if !is_query(statement) {
-            return None;
-        }
-        Some(
-            self.0
-                .answer(statement, &*client)
-                .await
-                .map(Response::Query),
-        )
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        if !is_query(statement) {
-            return None;
-        }
-        let (deadline, limit) = self.0.deadline(client);
-        Some(self.0.plan(statement, deadline, limit).await)
-    }
-
-    async fn handle_extended_query(
-        &self,
-        _statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        // Queries of the extended protocol run in `Service::do_query`, which has the portal's
-        // result formats.
-        None
-    }
 }
 
 #[async_trait]
@@ -707,7 +470,7 @@ fn parameters<S: Clone>(plan: &LogicalPlan, portal: &Portal<S>) -> PgWireResult<
     datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)
 }
 
-fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+pub(super) fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
         code.to_string(),
