@@ -293,6 +293,7 @@ fn refusals_leave_the_server_serving() {
     let refused = pg_client("refusals", &server.dsn(USER, PASSWORD, "disable"));
     let count = sql_rows(lake, "SELECT count(*) FROM conversations");
     assert_eq!(refused["after_writes"].to_string(), count[0]);
+    assert_eq!(refused["stolen"], 0, "{refused}");
     assert_eq!(refused["after_timeout"].to_string(), count[0]);
     assert_eq!(refused["after_memory"].to_string(), count[0]);
     assert_eq!(refused["spilled_sort"], 3_000_000);

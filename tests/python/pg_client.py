@@ -163,6 +163,23 @@ def refusals(dsn):
             "42501",
             lambda: conn.execute("SET datafusion.runtime.memory_limit = '100G'"),
         )
+        # The same forms the simple-protocol probes send (tests/it/pg_attacks.rs), here over
+        # the extended protocol, prepared.
+        for sql in [
+            "SET \"datafusion.runtime.memory_limit\" = '100G'",
+            "SET SESSION \"DataFusion\".\"Runtime\".\"Temp_Directory\" = '/'",
+        ]:
+            out[sql] = expect_error(sql, "42501", lambda sql=sql: conn.execute(sql, prepare=True))
+        for sql in [
+            "SELECT conversation_id INTO stolen FROM raw_conversations",
+            "WITH s AS (SELECT 1 AS a INTO stolen) SELECT * FROM s",
+            "DECLARE c CURSOR FOR SELECT 1 INTO stolen",
+            "COPY (SELECT 1) TO '/tmp/stolen'",
+        ]:
+            out[sql] = expect_error(sql, "25006", lambda sql=sql: conn.execute(sql, prepare=True))
+        out["stolen"] = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'stolen'"
+        ).fetchone()[0]
         out["after_writes"] = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
         out["timeout"] = expect_error(
             "statement timeout",
