@@ -34,6 +34,7 @@ pub mod lateral;
 pub mod model;
 pub mod optimizer;
 pub mod page_index;
+pub mod peers;
 pub mod postgres;
 pub mod query;
 pub mod read_only;

@@ -137,8 +137,12 @@ pub async fn serve(
 /// connection stays open): a client that sends its headers a line at a time is cut off.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections one peer address may hold open at once (of `--max-connections`).
+const PER_PEER: usize = 32;
+
 /// Serves `app` on each accepted connection with hyper's HTTP/1.1, at most `max` at once
-/// (past that, new connections wait in the listen backlog), each under [`HEADER_TIMEOUT`].
+/// (past that, new connections wait in the listen backlog) and [`PER_PEER`] from one address
+/// (past that, its new connections are closed), each under [`HEADER_TIMEOUT`].
 /// axum's own `serve` sets no header timeout, so a slow client could hold a connection
 /// forever.
 async fn accept_loop(
@@ -147,14 +151,15 @@ async fn accept_loop(
     max: usize,
 ) -> anyhow::Result<()> {
     let open = Arc::new(Semaphore::new(max.max(1)));
+    let peers = crate::peers::Peers::new(PER_PEER.min(max.max(1)));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(true);
     loop {
         let permit = open.clone().acquire_owned().await?;
-        let socket = match listener.accept().await {
-            Ok((socket, _peer)) => socket,
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 if !matches!(
                     e.kind(),
@@ -166,13 +171,18 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Past its share, an address's new connection is closed at once (its permit goes
+        // back to the next in the backlog).
+        let Some(slot) = peers.enter(peer.ip()) else {
+            continue;
+        };
         let _ = socket.set_nodelay(true);
         let connection = http.serve_connection(
             hyper_util::rt::TokioIo::new(socket),
             hyper_util::service::TowerToHyperService::new(app.clone()),
         );
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             // Header timeouts and clients that went away end here; nothing to report.
             let _ = connection.await;
         });
@@ -383,6 +393,8 @@ async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
             .get(&id)
             .is_some_and(|s| same_secret(s, &secret));
     if !known {
+        // As a failed PostgreSQL login does: guessing costs time per connection.
+        tokio::time::sleep(crate::postgres::auth::FAILED_LOGIN_DELAY).await;
         return denied("unknown client or wrong secret");
     }
     let Ok(mut tokens) = state.tokens.lock() else {

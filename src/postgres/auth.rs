@@ -211,6 +211,9 @@ impl Startup {
     }
 }
 
+/// How long a failed password waits before its answer.
+pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A fatal login error with `code` (SQLSTATE).
 pub fn refuse(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -269,14 +272,19 @@ impl StartupHandler for Startup {
                 self.admission.admit(permit).await?;
             }
         }
-        outcome.map_err(|e| match e {
-            // pgwire names SCRAM's user, which clients leave empty: name the login's.
-            PgWireError::InvalidPassword(_) => refuse(
-                "28P01",
-                format!("password authentication failed for user \"{user}\""),
-            ),
+        match outcome {
+            // pgwire names SCRAM's user, which clients leave empty: name the login's. A
+            // failed proof is answered after a pause, as PostgreSQL's auth_delay does, so
+            // that guessing costs time per connection.
+            Err(PgWireError::InvalidPassword(_)) => {
+                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                Err(refuse(
+                    "28P01",
+                    format!("password authentication failed for user \"{user}\""),
+                ))
+            }
             other => other,
-        })
+        }
     }
 }
 

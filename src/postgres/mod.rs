@@ -18,7 +18,7 @@
 //!   query does not hold up the others. A connection must log in within [`LOGIN_TIMEOUT`];
 //!   connections still logging in are capped at [`MAX_LOGGING_IN`] (past it the one waiting
 //!   longest is dropped, so a flood of connections that never log in cannot keep a real user
-//!   out); session slots (`--pg-max-sessions`) are taken at login, not at connect.
+//!   out), and at [`LOGGING_IN_PER_PEER`] from one address; session slots (`--pg-max-sessions`) are taken at login, not at connect.
 
 pub mod auth;
 pub mod compat;
@@ -51,6 +51,10 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections that may be logging in at once; past it the oldest of them is dropped.
 pub const MAX_LOGGING_IN: usize = 128;
+
+/// Connections one peer address may have logging in at once; past it, its new connections
+/// are closed at once (so one source cannot make the listener drop everyone else's logins).
+pub const LOGGING_IN_PER_PEER: usize = 16;
 
 /// What `convlake serve --pg` is configured with.
 #[derive(Debug, Clone)]
@@ -110,15 +114,19 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(config.max_sessions.max(1)));
     let idle = Service::idle_parser();
     let waiting = Arc::new(LoggingIn::default());
+    let peers = crate::peers::Peers::new(LOGGING_IN_PER_PEER);
     ready(listener.local_addr()?);
     loop {
-        let (socket, _peer) = match listener.accept().await {
+        let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 eprintln!("convlake serve: accepting a PostgreSQL connection failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Some(slot) = peers.enter(peer.ip()) else {
+            continue;
         };
         let _ = socket.set_nodelay(true);
         let (logged_in, mut login) = tokio::sync::watch::channel(false);
@@ -132,6 +140,8 @@ pub async fn serve(
                 // authentication_timeout does); once logged in, this branch never ends.
                 () = async {
                     if tokio::time::timeout(LOGIN_TIMEOUT, login.wait_for(|done| *done)).await.is_ok() {
+                        // Logged in: the address's slot for logins is free again.
+                        drop(slot);
                         std::future::pending::<()>().await;
                     }
                 } => Ok(()),

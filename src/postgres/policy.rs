@@ -9,6 +9,8 @@
 //! - **Everywhere inside them**: the whole statement tree is walked, so a `SELECT … INTO`, an
 //!   `INSERT … RETURNING` in a CTE, or a write inside `EXPLAIN ANALYZE` or behind a cursor is
 //!   refused wherever it sits.
+//! - **Depth**: expressions may nest at most [`MAX_DEPTH`] deep (`54001` past it), so what a
+//!   statement costs the planner in stack and time is bounded before planning starts.
 //! - **`SET`**: the name is compared in its normalised form (quotes removed, lower case, parts
 //!   joined with `.`, as DataFusion itself resolves it), so no spelling reaches a setting that
 //!   is not on the list. PostgreSQL's client settings are accepted (they only shape the
@@ -245,11 +247,36 @@ pub fn copy_query(statement: &Statement) -> Option<()> {
     }
 }
 
+/// Deepest nesting of expressions a statement may have (a chain of 1,000 `OR`s is 1,000
+/// deep): what planning it costs in stack and time is bounded before it starts. PostgreSQL
+/// refuses such statements too (`54001`, stack depth limit exceeded).
+pub const MAX_DEPTH: usize = 1_000;
+
 /// Walks a statement tree and stops at the first thing a read-only session may not run.
-struct Walk;
+#[derive(Default)]
+struct Walk {
+    /// How deep the walk is in expressions now.
+    depth: usize,
+}
 
 impl Visitor for Walk {
     type Break = Refusal;
+
+    fn pre_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<Refusal> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return ControlFlow::Break(Refusal {
+                code: "54001",
+                message: format!("statement too complex: its expressions nest more than {MAX_DEPTH} deep (a long chain of OR or AND); use IN (…) for a list of values"),
+            });
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<Refusal> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<Refusal> {
         match allowed_kind(statement) {
@@ -291,7 +318,7 @@ impl Visitor for Walk {
 
 /// Why `statement` may not run on this server, if it may not.
 pub fn check(statement: &Statement) -> Result<(), Refusal> {
-    match statement.visit(&mut Walk) {
+    match statement.visit(&mut Walk::default()) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(refusal) => Err(refusal),
     }
@@ -403,6 +430,25 @@ mod tests {
         assert_eq!(
             code("SET datafusion.execution.batch_size = 0"),
             Some("22023")
+        );
+    }
+
+    #[test]
+    fn statements_nested_too_deep_are_refused_before_planning() {
+        let chain = |n: usize| {
+            let terms: Vec<String> = (0..n).map(|i| format!("value = {i}")).collect();
+            format!("SELECT count(*) FROM metrics WHERE {}", terms.join(" OR "))
+        };
+        assert_eq!(code(&chain(500)), None);
+        assert_eq!(code(&chain(MAX_DEPTH + 10)), Some("54001"));
+        let list: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+        assert_eq!(
+            code(&format!(
+                "SELECT 1 FROM metrics WHERE value IN ({})",
+                list.join(", ")
+            )),
+            None,
+            "a long IN list is flat"
         );
     }
 

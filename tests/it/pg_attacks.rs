@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::pg::{pg_client, psql, psql_binary, psql_rows, serve_pg, PASSWORD, USER};
 use crate::slt::fixture_lake;
-use crate::util::sql_rows;
+use crate::util::{connect_from, sql_rows};
 
 /// Runs each of `statements` in one psql session, going on after errors: (stdout, stderr).
 fn psql_session(dsn: &str, statements: &[&str]) -> (String, String) {
@@ -57,6 +57,11 @@ fn simple_protocol_probes_change_nothing_and_lift_no_limit() {
         let (ok, _, err) = psql(&dsn, &["-c", probe]);
         assert!(!ok && err.contains(want), "{probe} was not refused: {err}");
     }
+    // A chain of 5,000 ORs (20 KB of SQL) is refused before planning, and the server lives.
+    let terms: Vec<String> = (0..5000).map(|i| format!("value = {i}")).collect();
+    let chain = format!("SELECT count(*) FROM metrics WHERE {}", terms.join(" OR "));
+    let (ok, _, err) = psql(&dsn, &["-c", &chain]);
+    assert!(!ok && err.contains("statement too complex"), "{err}");
     // Another session sees no relation the probes tried to make.
     let stolen =
         "SELECT count(*) FROM information_schema.tables WHERE lower(table_name) = 'stolen'";
@@ -226,19 +231,33 @@ fn connections_that_never_log_in_keep_no_one_out() {
     let server = serve_pg(lake, &["--pg-max-sessions", "2"]);
     let dsn = server.dsn(USER, PASSWORD, "disable");
     let count = sql_rows(lake, "SELECT count(*) FROM conversations");
-    let addr = ("127.0.0.1", server.port);
-    // More silent connections than the server lets wait at once, and some that started a
-    // login and stopped half-way.
-    let silent: Vec<TcpStream> = (0..200)
-        .map(|_| TcpStream::connect(addr).unwrap())
+    // More silent connections than the server lets wait at once, from 13 other addresses
+    // (16 each is what one address may have logging in), and some that started a login and
+    // stopped half-way; the real user connects from 127.0.0.1.
+    let silent: Vec<TcpStream> = (2..15)
+        .flat_map(|host| {
+            (0..16).map(move |_| connect_from(&format!("127.0.0.{host}"), server.port))
+        })
         .collect();
-    let half: Vec<TcpStream> = (0..16)
+    let half: Vec<TcpStream> = (0..8)
         .map(|_| {
-            let mut s = TcpStream::connect(addr).unwrap();
+            let mut s = connect_from("127.0.0.20", server.port);
             s.write_all(&startup_message(USER)).unwrap();
             s
         })
         .collect();
+    // One address past its share: its next connection is closed at once.
+    let crowd: Vec<TcpStream> = (0..16)
+        .map(|_| connect_from("127.0.0.30", server.port))
+        .collect();
+    let mut over = connect_from("127.0.0.30", server.port);
+    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(over.read(&mut byte), Ok(0) | Err(_)),
+        "a 17th connection from one address was kept"
+    );
+    drop(crowd);
     std::thread::sleep(Duration::from_millis(300));
     // A real user logs in and gets answers, as many sessions as the cap allows.
     let started = Instant::now();

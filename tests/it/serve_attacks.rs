@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::analytics::lake_from;
 use crate::serve::{post, serve};
-use crate::util::{binary, fixture};
+use crate::util::{binary, connect_from, fixture};
 
 const AGGREGATES: &str = "/api/v2/analytics/conversations/aggregates/query";
 const DETAILS: &str = "/api/v2/analytics/conversations/details/query";
@@ -72,12 +72,12 @@ fn slow_and_idle_connections_are_cut_off_and_keep_no_one_out() {
     let lake = lake_from(dir.path(), vec![fixture("reports")], 5);
     let server = serve(&lake, &["--timeout", "3", "--max-connections", "64"]);
     let host = server.url.trim_start_matches("http://").to_string();
+    let port: u16 = host.rsplit(':').next().unwrap().parse().unwrap();
     let started = Instant::now();
     // Slowloris: a header line every two seconds.
     let slow = std::thread::spawn({
-        let host = host.clone();
         move || {
-            let mut stream = TcpStream::connect(&host).unwrap();
+            let mut stream = connect_from("127.0.0.3", port);
             let _ = stream.write_all(b"POST /oauth/token HTTP/1.1\r\n");
             let mut buf = [0u8; 256];
             for i in 0..20 {
@@ -98,10 +98,9 @@ fn slow_and_idle_connections_are_cut_off_and_keep_no_one_out() {
             started.elapsed()
         }
     });
-    // Connections that say nothing, and a body announced and never sent.
-    let idle: Vec<TcpStream> = (0..40)
-        .map(|_| TcpStream::connect(&host).unwrap())
-        .collect();
+    // Connections that say nothing (from one other address, past its share of 32), and a
+    // body announced and never sent.
+    let idle: Vec<TcpStream> = (0..40).map(|_| connect_from("127.0.0.2", port)).collect();
     let mut unsent = TcpStream::connect(&host).unwrap();
     unsent
         .write_all(format!("POST {AGGREGATES} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k3n\r\nContent-Length: 100\r\n\r\n").as_bytes())

@@ -270,3 +270,22 @@ pub fn sql_rows(lake: &Path, query: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// A TCP connection to `127.0.0.1:port` from the loopback address `source` (127.0.0.2, …):
+/// what an attacker on another machine looks like to a server's per-address caps.
+pub fn connect_from(source: &str, port: u16) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(format!("{source}:0").parse().unwrap())?;
+        socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+    });
+    let stream = stream.unwrap().into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
