@@ -131,9 +131,48 @@ impl<T: Answers> QueryHook for Answering<T> {
     }
 }
 
+/// Cursors one session may hold open at once: each holds a running query and the batches it
+/// has produced, which the session's memory pool does not count once they are out.
+pub const MAX_CURSORS: usize = 8;
+
 /// `DECLARE name CURSOR FOR query`: the query planned, checked and bounded as any query (its
-/// rows then pulled by `FETCH`, which `datafusion-postgres` answers from the portal).
-pub(super) struct Cursors(pub(super) Arc<Runner>);
+/// rows then pulled by `FETCH`, which `datafusion-postgres` answers from the portal), at
+/// most [`MAX_CURSORS`] open in a session.
+pub(super) struct Cursors {
+    runner: Arc<Runner>,
+    /// The names of the cursors this session declared (closed ones are forgotten lazily).
+    open: std::sync::Mutex<Vec<String>>,
+}
+
+impl Cursors {
+    /// The cursor hook of a session.
+    pub(super) fn new(runner: Arc<Runner>) -> Cursors {
+        Cursors {
+            runner,
+            open: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes room for one more cursor named `name`, or refuses (`53000`).
+    fn admit(&self, name: &str, client: &dyn HookClient) -> PgWireResult<()> {
+        let mut open = self
+            .open
+            .lock()
+            .map_err(|_| user_error("XX000", "the cursor table is poisoned"))?;
+        let store = client.portal_store();
+        open.retain(|n| n != name && store.get_portal(n).is_some());
+        if open.len() >= MAX_CURSORS {
+            return Err(user_error(
+                "53000",
+                format!(
+                    "too many open cursors: a session holds at most {MAX_CURSORS}; CLOSE one first"
+                ),
+            ));
+        }
+        open.push(name.to_string());
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Answers for Cursors {
@@ -160,8 +199,9 @@ impl Answers for Cursors {
                     "DECLARE needs a cursor name and a query: DECLARE name CURSOR FOR query",
                 ));
             };
+            self.admit(&name.value, &*client)?;
             let response = self
-                .0
+                .runner
                 .answer(&Statement::Query(query.clone()), &*client)
                 .await?;
             let stored = Arc::new(StoredStatement::new(

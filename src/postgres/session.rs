@@ -167,7 +167,7 @@ impl Service {
             Arc::new(Guard),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
-            Arc::new(Answering(Cursors(runner.clone()))),
+            Arc::new(Answering(Cursors::new(runner.clone()))),
             Arc::new(CursorStatementHook),
             Arc::new(Answering(Copies(runner.clone()))),
             Arc::new(Queries(runner.clone())),

@@ -117,6 +117,24 @@ fn cursors_and_copy_run_as_bounded_queries() {
         want[..3].iter().map(String::as_str).collect::<Vec<_>>()
     );
 
+    // A session holds at most 8 open cursors; closing one makes room.
+    let declares: String = (0..9)
+        .map(|i| format!("DECLARE c{i} CURSOR FOR {query}; "))
+        .collect();
+    let (ok, _, err) = psql(&dsn, &["-c", &format!("BEGIN; {declares}COMMIT;")]);
+    assert!(!ok && err.contains("too many open cursors"), "{err}");
+    let (ok, _, err) = psql(
+        &dsn,
+        &[
+            "-c",
+            &format!(
+                "BEGIN; {}CLOSE c0; DECLARE c8 CURSOR FOR {query}; FETCH 1 FROM c8; COMMIT;",
+                &declares[..declares.rfind("DECLARE c8").unwrap()]
+            ),
+        ],
+    );
+    assert!(ok, "{err}");
+
     // A cursor's query is under the statement timeout too.
     let (ok, _, err) = psql(
         &dsn,
