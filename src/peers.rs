@@ -1,6 +1,7 @@
 //! Per-address caps the servers share: how many connections one peer address may hold at
-//! once (HTTP: open connections; PostgreSQL: connections still logging in), so that one
-//! source cannot take every slot of a server's global cap and keep everyone else out.
+//! once (HTTP: open connections, refused past it; PostgreSQL: connections logging in, which
+//! wait past it), so that one source cannot take every slot of a server's global cap and keep
+//! everyone else out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex};
 pub struct Peers {
     held: Mutex<HashMap<IpAddr, usize>>,
     max: usize,
+    /// Told when a slot is given back, for [`Peers::wait`].
+    freed: tokio::sync::Notify,
 }
 
 /// One peer's slot, given back when dropped.
@@ -26,6 +29,7 @@ impl Peers {
         Arc::new(Peers {
             held: Mutex::new(HashMap::new()),
             max: max.max(1),
+            freed: tokio::sync::Notify::new(),
         })
     }
 
@@ -41,6 +45,19 @@ impl Peers {
             peers: self.clone(),
             ip,
         })
+    }
+
+    /// A slot for `ip`, waiting for one of its own to be given back when it holds `max`.
+    pub async fn wait(self: &Arc<Self>, ip: IpAddr) -> PeerSlot {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(slot) = self.enter(ip) {
+                return slot;
+            }
+            freed.await;
+        }
     }
 
     /// How many slots `ip` holds.
@@ -62,6 +79,7 @@ impl Drop for PeerSlot {
                 }
             }
         }
+        self.peers.freed.notify_waiters();
     }
 }
 
@@ -80,5 +98,26 @@ mod tests {
         drop(first);
         assert_eq!(peers.held(a), 1);
         assert!(peers.enter(a).is_some(), "a slot given back is free again");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_connection_gets_the_slot_given_back() {
+        let peers = Peers::new(1);
+        let ip: IpAddr = "127.0.0.2".parse().unwrap();
+        let held = peers.enter(ip).unwrap();
+        let waiter = tokio::spawn({
+            let peers = peers.clone();
+            async move { peers.wait(ip).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "it waits while the slot is held");
+        drop(held);
+        let slot = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken when the slot is given back")
+            .unwrap();
+        assert_eq!(peers.held(ip), 1);
+        drop(slot);
+        assert_eq!(peers.held(ip), 0);
     }
 }

@@ -16,9 +16,10 @@
 //! - [`compat`]: catalog functions and idioms of PostgreSQL clients that `pg_catalog` lacks;
 //! - this module: the listener. Each connection runs as its own task, so one client's heavy
 //!   query does not hold up the others. A connection must log in within [`LOGIN_TIMEOUT`];
-//!   connections still logging in are capped at [`MAX_LOGGING_IN`] (past it the one waiting
-//!   longest is dropped, so a flood of connections that never log in cannot keep a real user
-//!   out), and at [`LOGGING_IN_PER_PEER`] from one address; session slots (`--pg-max-sessions`) are taken at login, not at connect.
+//!   connections still logging in are capped at [`MAX_LOGGING_IN`] (past it the oldest of the
+//!   address that has the most is dropped, so a flood of connections that never log in cannot
+//!   keep a real user out), and [`LOGGING_IN_PER_PEER`] of one address log in at a time (the
+//!   rest wait); session slots (`--pg-max-sessions`) are taken at login, not at connect.
 
 pub mod auth;
 pub mod compat;
@@ -53,7 +54,8 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_LOGGING_IN: usize = 128;
 
 /// Connections one peer address may have logging in at once; past it, its new connections
-/// are closed at once (so one source cannot make the listener drop everyone else's logins).
+/// wait, unread, for one of them to finish (a BI tool opening its pool of connections at once
+/// gets them all; a flood from one address holds no more than this in pgwire's buffers).
 pub const LOGGING_IN_PER_PEER: usize = 16;
 
 /// What `convlake serve --pg` is configured with.
@@ -125,21 +127,25 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(slot) = peers.enter(peer.ip()) else {
-            continue;
-        };
         let _ = socket.set_nodelay(true);
         let (logged_in, mut login) = tokio::sync::watch::channel(false);
         let signal = login.clone();
         let connection = Connection::new(&shared, &slots, idle.clone(), logged_in);
         let tls = tls.clone();
+        let peers = peers.clone();
         let serve = async move {
+            // Past its address's share of logins, a connection waits (unread) for one of
+            // them to finish; the wait counts in its login time.
+            let started = tokio::time::Instant::now();
+            let Ok(slot) = tokio::time::timeout(LOGIN_TIMEOUT, peers.wait(peer.ip())).await else {
+                return;
+            };
             let outcome = tokio::select! {
                 outcome = pgwire::tokio::process_socket(socket, tls, connection) => outcome,
                 // Not logged in in time: the connection is dropped (as PostgreSQL's
                 // authentication_timeout does); once logged in, this branch never ends.
                 () = async {
-                    if tokio::time::timeout(LOGIN_TIMEOUT, login.wait_for(|done| *done)).await.is_ok() {
+                    if tokio::time::timeout_at(started + LOGIN_TIMEOUT, login.wait_for(|done| *done)).await.is_ok() {
                         // Logged in: the address's slot for logins is free again.
                         drop(slot);
                         std::future::pending::<()>().await;
@@ -153,25 +159,52 @@ pub async fn serve(
             }
         };
         let task = tokio::spawn(serve);
-        waiting.add(task.abort_handle(), signal);
+        waiting.add(task.abort_handle(), signal, peer.ip());
     }
 }
 
+/// A connection that has not logged in: its task, its login signal, its address.
+type Waiting = (
+    tokio::task::AbortHandle,
+    tokio::sync::watch::Receiver<bool>,
+    std::net::IpAddr,
+);
+
 /// The connections that have not logged in, oldest first: at most [`MAX_LOGGING_IN`].
 #[derive(Default)]
-struct LoggingIn(Mutex<VecDeque<(tokio::task::AbortHandle, tokio::sync::watch::Receiver<bool>)>>);
+struct LoggingIn(Mutex<VecDeque<Waiting>>);
 
 impl LoggingIn {
-    /// Adds a new connection's task and its login signal; forgets the connections that have
-    /// ended or logged in, and at the cap drops the one that has waited longest.
-    fn add(&self, task: tokio::task::AbortHandle, login: tokio::sync::watch::Receiver<bool>) {
+    /// Adds a new connection's task; forgets the connections that have ended or logged in,
+    /// and at the cap drops the oldest connection of the address that has the most (so a
+    /// flood from a few addresses cannot push out a real user's login, however slow).
+    fn add(
+        &self,
+        task: tokio::task::AbortHandle,
+        login: tokio::sync::watch::Receiver<bool>,
+        ip: std::net::IpAddr,
+    ) {
         let Ok(mut queue) = self.0.lock() else {
             return;
         };
-        queue.retain(|(task, login)| !task.is_finished() && !*login.borrow());
-        queue.push_back((task, login));
+        queue.retain(|(task, login, _)| !task.is_finished() && !*login.borrow());
+        queue.push_back((task, login, ip));
         while queue.len() > MAX_LOGGING_IN {
-            if let Some((oldest, _)) = queue.pop_front() {
+            // Those that logged in since the last look are not dropped, only forgotten.
+            queue.retain(|(task, login, _)| !task.is_finished() && !*login.borrow());
+            if queue.len() <= MAX_LOGGING_IN {
+                break;
+            }
+            let mut counts: std::collections::HashMap<std::net::IpAddr, usize> =
+                std::collections::HashMap::new();
+            for (_, _, ip) in queue.iter() {
+                *counts.entry(*ip).or_default() += 1;
+            }
+            let busiest = counts.into_iter().max_by_key(|(_, n)| *n).map(|(ip, _)| ip);
+            let Some(at) = queue.iter().position(|(_, _, ip)| Some(*ip) == busiest) else {
+                break;
+            };
+            if let Some((oldest, _, _)) = queue.remove(at) {
                 oldest.abort();
             }
         }
