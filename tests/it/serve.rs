@@ -54,13 +54,24 @@ pub fn serve(lake: &Path, extra: &[&str]) -> Server {
     Server { child, url }
 }
 
-/// A minimal HTTP/1.1 client: (status, body).
+/// A minimal HTTP/1.1 client: (status, body) of a POST.
 pub fn post(url: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    request(url, "POST", path, headers, body)
+}
+
+/// A minimal HTTP/1.1 client for any method: (status, body).
+pub fn request(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     use std::io::Read;
     let host = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {

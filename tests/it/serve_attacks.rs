@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::analytics::lake_from;
-use crate::serve::{post, serve};
+use crate::serve::{post, request, serve};
 use crate::util::{binary, connect_from, fixture};
 
 const AGGREGATES: &str = "/api/v2/analytics/conversations/aggregates/query";
@@ -19,32 +19,6 @@ const DETAILS: &str = "/api/v2/analytics/conversations/details/query";
 const BODY: &[u8] =
     br#"{"interval": "2026-10-20T00:00:00Z/2026-11-03T00:00:00Z", "metrics": ["nOffered"]}"#;
 const AUTH: (&str, &str) = ("Authorization", "Bearer t0k3n");
-
-/// A request with any method: (status, body).
-fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let host = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    let mut text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str("\r\n");
-    stream.write_all(text.as_bytes()).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
 
 /// How long until the server closes `stream` (reading whatever it sends).
 fn closed_after(mut stream: TcpStream, started: Instant, limit: Duration) -> Duration {
@@ -190,6 +164,7 @@ fn token_floods_are_bounded_and_tokens_can_be_revoked() {
         "DELETE",
         "/api/v2/tokens/me",
         &[("Authorization", &bearer(last))],
+        b"",
     );
     assert_eq!(status, 204);
     assert_eq!(
@@ -202,7 +177,7 @@ fn token_floods_are_bounded_and_tokens_can_be_revoked() {
         .0,
         401
     );
-    let (status, _) = request(&server.url, "DELETE", "/api/v2/tokens/me", &[AUTH]);
+    let (status, _) = request(&server.url, "DELETE", "/api/v2/tokens/me", &[AUTH], b"");
     assert_eq!(status, 400);
     assert!(answered(&server.url) < Duration::from_secs(3));
 }
