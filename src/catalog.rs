@@ -122,6 +122,7 @@ pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
     crate::functions::register(ctx);
     ctx.register_udf(crate::postgres::json::udf());
     datafusion_functions_json::register_all(ctx)?;
+    crate::bounded::register(ctx);
     for (name, sql) in VIEWS {
         ctx.sql(sql).await.map_err(|e| {
             Error::Usage(format!(

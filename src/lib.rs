@@ -22,6 +22,7 @@
 //! ```
 
 pub mod analytics;
+pub mod bounded;
 pub mod catalog;
 pub mod cli;
 pub mod columnar;

@@ -42,6 +42,11 @@ pub(crate) struct PgArgs {
     /// (connections that have not logged in take no slot).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pg_max_sessions: usize,
+    /// Close a logged-in session that sends nothing for this many seconds (as PostgreSQL's
+    /// idle_session_timeout; pools of BI tools reconnect), so idle pools do not hold every
+    /// session slot; 0 keeps idle sessions open.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pg_idle_timeout: u64,
 }
 
 impl PgArgs {
@@ -71,6 +76,10 @@ impl PgArgs {
                 memory_bytes: parse_size(&self.pg_session_memory)?,
             },
             max_sessions: self.pg_max_sessions,
+            idle_timeout: match self.pg_idle_timeout {
+                0 => Duration::MAX,
+                seconds => Duration::from_secs(seconds),
+            },
         }))
     }
 }

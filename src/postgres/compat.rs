@@ -4,7 +4,7 @@
 //!
 //! - `pg_get_serial_sequence(table, column)`: NULL (the lake has no sequences). SQLAlchemy's
 //!   inspector calls it in `get_columns`, which Superset and `pandas.read_sql` use.
-//! - `pg_collation_is_visible(oid)`: true.
+//! - `pg_collation_is_visible(oid)`: true; `pg_get_indexdef(…)`: NULL (the lake has no index).
 //! - `json_build_object(key, value, …)`: a JSON object, as PostgreSQL builds it (SQLAlchemy's
 //!   `get_columns` plans it for identity columns and collations, which the lake has none of).
 //! - `x = ANY($1)` with a parameter: PostgreSQL reads the parameter as an array (the ADBC
@@ -28,6 +28,12 @@
 //!   `regproc` in PostgreSQL, text here (function names, `-` for none). The ADBC driver asks
 //!   `typreceive != 0 OR typsend != 0`; a comparison of one of them with the number 0 is
 //!   rewritten to a comparison with `'-'`, which means the same.
+//! - `unnest(indkey)`, `generate_subscripts(indkey, 1)` over the `int2vector` and `oidvector`
+//!   columns of `pg_index` and `pg_constraint` (text here): an empty set. The lake has no
+//!   index and no constraint, so those tables hold no rows; SQLAlchemy's `get_pk_constraint`,
+//!   `get_indexes` and `get_unique_constraints` (Superset's dataset page) plan them.
+//! - `pg_class.reloptions`, which `pg_catalog` lacks: NULL (no table has storage options),
+//!   named `reloptions` where it is a result column.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -37,7 +43,8 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility}
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    GroupByExpr, Ident, Query, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -66,6 +73,12 @@ pub fn udfs() -> Vec<ScalarUDF> {
             Volatility::Immutable,
             Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(0))))),
         ),
+        // The lake has no index: each index's definition is NULL (PostgreSQL's answer for an
+        // oid that is no index); 1- and 3-argument forms.
+        ScalarUDF::from(NullText {
+            name: "pg_get_indexdef",
+            signature: datafusion::logical_expr::Signature::variadic_any(Volatility::Immutable),
+        }),
         // Every collation is visible: the lake's columns have none of their own.
         create_udf(
             "pg_collation_is_visible",
@@ -110,7 +123,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for JsonBuildObject {
         args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
         use arrow::array::{Array, AsArray, StringBuilder};
-        if args.args.len() % 2 != 0 {
+        if !args.args.len().is_multiple_of(2) {
             return datafusion::common::plan_err!(
                 "json_build_object takes key, value pairs (an even number of arguments)"
             );
@@ -403,6 +416,117 @@ impl datafusion::logical_expr::ScalarUDFImpl for When {
     }
 }
 
+/// A catalog function that is NULL for whatever it is given (the lake has none of what it
+/// describes).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NullText {
+    name: &'static str,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for NullText {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        _: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
+
+/// Catalog columns of PostgreSQL that `pg_catalog` lacks and that are NULL for every table
+/// of the lake.
+const MISSING_COLUMNS: &[&str] = &["reloptions"];
+
+/// The name of the [`MISSING_COLUMNS`] column `expr` refers to.
+fn missing_column(expr: &Expr) -> Option<&'static str> {
+    let name = match expr {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => &parts.last()?.value,
+        _ => return None,
+    };
+    MISSING_COLUMNS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+/// Gives a [`MISSING_COLUMNS`] column that is a result column its name, before it becomes
+/// NULL.
+struct NameMissingColumns;
+
+impl VisitorMut for NameMissingColumns {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) = item {
+                    if let Some(name) = missing_column(expr) {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: Expr::Value(Value::Null.into()),
+                            alias: Ident::new(name),
+                        };
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The vector columns of `pg_index` and `pg_constraint` (`int2vector`, `oidvector`, arrays).
+const VECTOR_COLUMNS: &[&str] = &[
+    "indkey", "indclass", "indcollation", "indoption", "conkey", "confkey", "conpfeqop",
+    "conppeqop", "conffeqop", "conexclop",
+];
+
+/// `unnest(v)` or `generate_subscripts(v, d)` of a [`VECTOR_COLUMNS`] column, as the empty set
+/// it is on this server (an `unnest` of a typed NULL array).
+fn empty_vector_set(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = f.name.to_string().to_lowercase();
+    let name = name.trim_start_matches("pg_catalog.");
+    if name != "unnest" && name != "generate_subscripts" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let column = match list.args.first()? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => i.value.clone(),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(parts))) => {
+            parts.last()?.value.clone()
+        }
+        _ => return None,
+    };
+    if !VECTOR_COLUMNS.contains(&column.to_lowercase().as_str()) {
+        return None;
+    }
+    let sql = if name == "unnest" {
+        "unnest(CAST(NULL AS SMALLINT[]))"
+    } else {
+        "unnest(CAST(NULL AS INT[]))"
+    };
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
 /// The name of the parameter `expr` is (in parentheses or not).
 fn placeholder(expr: &Expr) -> Option<String> {
     match expr {
@@ -418,6 +542,7 @@ fn placeholder(expr: &Expr) -> Option<String> {
 /// `statement` with PostgreSQL's catalog idioms in the forms DataFusion plans.
 pub fn rewrite(statement: &Statement) -> Statement {
     let mut statement = statement.clone();
+    let _ = statement.visit(&mut NameMissingColumns);
     let _ = visit_expressions_mut(&mut statement, |expr| {
         // `x = ANY(arr)` reaches here as `array_contains(arr, x)` (datafusion-pg-catalog's
         // rewrite), or as it was written.
@@ -447,6 +572,12 @@ pub fn rewrite(statement: &Statement) -> Statement {
             } else {
                 aggregate_catalog_subquery(query);
             }
+        }
+        if missing_column(expr).is_some() {
+            *expr = Expr::Value(Value::Null.into());
+        }
+        if let Some(empty) = empty_vector_set(expr) {
+            *expr = empty;
         }
         if let Some(pushed) = case_into_subquery(expr) {
             *expr = pushed;
@@ -481,6 +612,20 @@ mod tests {
         assert!(text.contains("t.typsend <> '-'"), "{text}");
         assert!(text.contains("typlen <> 0"), "other columns stay: {text}");
         assert!(text.contains("'array_recv'"), "{text}");
+    }
+
+    #[test]
+    fn index_vectors_unnest_to_nothing_and_missing_columns_are_null_by_name() {
+        let sql = "SELECT c.relname, c.reloptions, x.a FROM pg_catalog.pg_class c JOIN (SELECT unnest(pg_catalog.pg_index.indkey) AS a, generate_subscripts(i.indkey, 1) AS o, unnest(ARRAY[1]) AS keep FROM pg_catalog.pg_index i) x ON true WHERE c.reloptions IS NULL";
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        let text = rewrite(&statement).to_string();
+        assert!(text.contains("unnest(CAST(NULL AS SMALLINT[])) AS a"), "{text}");
+        assert!(text.contains("unnest(CAST(NULL AS INT[])) AS o"), "{text}");
+        assert!(text.contains("unnest(ARRAY[1]) AS keep"), "{text}");
+        assert!(text.contains("c.relname, NULL AS reloptions"), "{text}");
+        assert!(text.contains("WHERE NULL IS NULL"), "{text}");
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - `hooks`: convlake's statement hooks around `datafusion-postgres`'s (policy, cursors,
 //!   COPY, queries);
 //! - [`compat`]: catalog functions and idioms of PostgreSQL clients that `pg_catalog` lacks;
+//! - [`wire`]: a connection's byte stream and message loop (message sizes bounded before they
+//!   are buffered, stalled writes and idle sessions closed);
 //! - this module: the listener. Each connection runs as its own task, so one client's heavy
 //!   query does not hold up the others. A connection must log in within [`LOGIN_TIMEOUT`];
 //!   connections still logging in are capped at [`MAX_LOGGING_IN`] (past it the oldest of the
@@ -28,6 +30,7 @@ mod hooks;
 pub mod json;
 pub mod policy;
 pub mod session;
+pub mod wire;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -71,6 +74,8 @@ pub struct PgConfig {
     pub limits: Limits,
     /// Sessions open at once.
     pub max_sessions: usize,
+    /// How long a logged-in session may send nothing before it is closed.
+    pub idle_timeout: Duration,
 }
 
 /// What every connection shares.
@@ -117,6 +122,8 @@ pub async fn serve(
     let idle = Service::idle_parser();
     let waiting = Arc::new(LoggingIn::default());
     let peers = crate::peers::Peers::new(LOGGING_IN_PER_PEER);
+    let idle_timeout = config.idle_timeout;
+    let stall = wire::WRITE_STALL.min(config.limits.statement_timeout);
     ready(listener.local_addr()?);
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -130,6 +137,7 @@ pub async fn serve(
         let _ = socket.set_nodelay(true);
         let (logged_in, mut login) = tokio::sync::watch::channel(false);
         let signal = login.clone();
+        let signal_login = login.clone();
         let connection = Connection::new(&shared, &slots, idle.clone(), logged_in);
         let tls = tls.clone();
         let peers = peers.clone();
@@ -141,7 +149,7 @@ pub async fn serve(
                 return;
             };
             let outcome = tokio::select! {
-                outcome = pgwire::tokio::process_socket(socket, tls, connection) => outcome,
+                outcome = wire::serve_connection(socket, tls, connection, signal_login, idle_timeout, stall) => outcome,
                 // Not logged in in time: the connection is dropped (as PostgreSQL's
                 // authentication_timeout does); once logged in, this branch never ends.
                 () = async {

@@ -80,6 +80,8 @@ pub fn prepare(ctx: &SessionContext) -> crate::error::Result<()> {
     for udf in super::compat::udfs() {
         ctx.register_udf(udf);
     }
+    // Over PostgreSQL's functions too (their `repeat`, `lpad`, … are bounded as well).
+    crate::bounded::register(ctx);
     Ok(())
 }
 
@@ -492,6 +494,7 @@ fn timed_out(limit: Duration) -> PgWireError {
 fn pg_error(err: DataFusionError) -> PgWireError {
     let root = err.find_root();
     let code = match root {
+        DataFusionError::ResourcesExhausted(text) if crate::bounded::is_call_limit(text) => "54000",
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::SQL(..) => "42601",
         DataFusionError::NotImplemented(_) => "0A000",

@@ -11,6 +11,7 @@ mod lake;
 mod optimizer;
 mod pg;
 mod pg_attacks;
+mod pg_bounds;
 mod pg_clients;
 mod reference;
 mod reports;

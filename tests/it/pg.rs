@@ -36,6 +36,11 @@ impl Drop for PgServer {
 }
 
 impl PgServer {
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A libpq connection string for `user` / `password`.
     pub(crate) fn dsn(&self, user: &str, password: &str, sslmode: &str) -> String {
         format!(

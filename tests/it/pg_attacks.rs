@@ -170,7 +170,7 @@ fn cursors_and_copy_run_as_bounded_queries() {
 }
 
 /// A PostgreSQL startup message for `user` (protocol 3.0).
-fn startup_message(user: &str) -> Vec<u8> {
+pub(crate) fn startup_message(user: &str) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&196_608u32.to_be_bytes());
     for (k, v) in [("user", user), ("database", "convlake")] {
@@ -186,7 +186,7 @@ fn startup_message(user: &str) -> Vec<u8> {
 }
 
 /// Reads one backend message: (type, body).
-fn read_message(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+pub(crate) fn read_message(stream: &mut TcpStream) -> (u8, Vec<u8>) {
     let mut head = [0u8; 5];
     stream.read_exact(&mut head).unwrap();
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;

@@ -143,6 +143,10 @@ fn sqlalchemy_and_pandas_over_psycopg2() {
     assert_lists(&out);
     assert_eq!(out["tables"], out["default_tables"]);
     assert_eq!(out["has_table"], true);
+    assert_eq!(
+        out["keys"],
+        serde_json::json!({"pk": [], "fk": [], "indexes": [], "unique": [], "check": [], "comment": null})
+    );
 }
 
 #[test]

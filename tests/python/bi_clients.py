@@ -33,6 +33,16 @@ def sqlalchemy(uri):
     out["default_tables"] = sorted(inspector.get_table_names())
     out["columns"] = [c["name"] for c in inspector.get_columns("participants", schema="public")]
     out["has_table"] = inspector.has_table("participants", schema="public")
+    # What Superset's dataset page reflects besides the columns: the lake has no keys,
+    # indexes or constraints, and says so.
+    out["keys"] = {
+        "pk": inspector.get_pk_constraint("participants", schema="public")["constrained_columns"],
+        "fk": inspector.get_foreign_keys("participants", schema="public"),
+        "indexes": inspector.get_indexes("participants", schema="public"),
+        "unique": inspector.get_unique_constraints("participants", schema="public"),
+        "check": inspector.get_check_constraints("participants", schema="public"),
+        "comment": inspector.get_table_comment("participants", schema="public")["text"],
+    }
     with engine.connect() as conn:
         frame = pandas.read_sql(text(QUERY.format(":p")), conn, params={"p": VALUE})
         out["rows"] = rows(frame.itertuples(index=False))
