@@ -29,6 +29,7 @@ pub mod columnar;
 pub mod error;
 pub mod functions;
 pub mod generate;
+pub mod genesys;
 pub mod ingest;
 pub mod lake;
 pub mod lateral;

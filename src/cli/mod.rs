@@ -15,6 +15,7 @@ mod demo_cmd;
 mod ingest_cmd;
 pub mod output;
 mod pg_cmd;
+mod pull_cmd;
 mod report_cmd;
 mod schema_cmd;
 mod shell_cmd;
@@ -49,6 +50,9 @@ pub struct Cli {
 enum Command {
     /// Read exports into the lake (upsert by conversation, one atomic commit).
     Ingest(ingest_cmd::IngestArgs),
+    /// Pull conversation details from a Genesys Cloud org into the lake, from where the last
+    /// pull left off (OAuth client credentials; detail jobs; rate limits honoured).
+    Pull(pull_cmd::PullArgs),
     /// The main job on the sample exports: ingest, SQL, reports, all printed.
     Demo(demo_cmd::DemoArgs),
     /// Batch reports: list, run, or run a job file.
@@ -117,6 +121,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
     let lake = || Lake::open(&cli.lake, &options);
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run_ingest(&lake()?, &options, &args),
+        Command::Pull(args) => pull_cmd::run_pull(&lake()?, &args),
         Command::Optimize(args) => ingest_cmd::run_optimize(&lake()?, &args),
         Command::Vacuum(args) => ingest_cmd::run_vacuum(&lake()?, &args),
         Command::Sql(args) => runtime()?.block_on(sql_cmd::run(&lake()?, &args)),

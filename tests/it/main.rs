@@ -13,6 +13,7 @@ mod pg;
 mod pg_attacks;
 mod pg_bounds;
 mod pg_clients;
+mod pull;
 mod reference;
 mod reports;
 mod roundtrip;

@@ -75,6 +75,9 @@ pub struct IngestOptions {
     pub progress: Option<ProgressFn>,
     /// Compaction of the months an ingest touched (`None`: never).
     pub compact: Option<CompactOptions>,
+    /// More to record in the lake record's `operation` beside the summary (a pull's
+    /// watermark): committed with the data, or not at all.
+    pub record: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for IngestOptions {
@@ -88,6 +91,7 @@ impl Default for IngestOptions {
             writer_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             progress: None,
             compact: Some(CompactOptions::default()),
+            record: serde_json::Map::new(),
         }
     }
 }
@@ -281,7 +285,7 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
     // 3. Repair, 4. commit.
     let mut touched: BTreeSet<Month> = BTreeSet::new();
     let mut added: HashSet<String> = HashSet::new();
-    if !keep.is_empty() || !replaced.is_empty() {
+    if !keep.is_empty() || !replaced.is_empty() || !options.record.is_empty() {
         let written = if keep.len() as u64 == copies {
             new_files
         } else {
@@ -305,7 +309,7 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
             .iter()
             .flat_map(|(t, c)| c.add.iter().map(|f| layout::data_file(*t, &f.path)))
             .collect();
-        if let Err(e) = commit(lake, base, settings, written, &mut summary, started) {
+        if let Err(e) = commit(lake, base, settings, written, &mut summary, started, &options.record) {
             if matches!(e, Error::Conflict { .. }) {
                 // Nothing refers to this ingest's files, rejects or pages: they go (best
                 // effort; vacuum removes what remains), and a retry writes its own.
@@ -363,6 +367,7 @@ fn commit(
     written: Written,
     summary: &mut IngestSummary,
     started: Instant,
+    record: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
     let base_versions = block_on(base.base_versions(lake))?;
     let mut changes = BTreeMap::new();
@@ -380,7 +385,11 @@ fn commit(
         base: base_versions,
         changes,
         compaction: false,
-        operation: serde_json::json!({ "ingest": &*summary }),
+        operation: {
+            let mut operation = record.clone();
+            operation.insert("ingest".into(), serde_json::to_value(&*summary)?);
+            serde_json::Value::Object(operation)
+        },
     };
     block_on(log::commit(lake, &plan, settings))?;
     Ok(())

@@ -1,0 +1,364 @@
+//! `convlake pull`: the lake fills itself from a Genesys Cloud org, incrementally.
+//!
+//! How far the lake has is its **watermark** W, kept in the lake record of the commit that
+//! brought the data (`operation.pull.watermark`), never taken from a record's times. A pull
+//! asks Genesys how far its data is complete (A, `dataAvailabilityDate`) and fetches
+//! `[W − refetch, A)` (the first pull `[--since, A)`), never past A, in slices of `--slice`;
+//! each slice is one detail job whose pages are spooled to a local file and ingested through
+//! the same decoder and upsert as `convlake ingest`, in one commit that also moves W to the
+//! slice's end. A pull killed anywhere resumes from the last commit: nothing twice (the upsert
+//! keeps one copy of each conversation, the freshest), nothing lost (W moves only with data).
+//! `--refetch` (three days by default) brings back what Genesys changed after the end.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::genesys::client::Client;
+use crate::genesys::{jobs, Credentials, Endpoints, Secret};
+use crate::ingest::Input;
+use crate::lake::log::{latest_record, read_record};
+use crate::lake::upsert::{ingest, IngestOptions};
+use crate::model::format_timestamp;
+use crate::storage::Lake;
+
+/// `convlake pull` options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PullArgs {
+    /// Where the first pull starts (a date, 2026-11-01, or an instant, 2026-11-01T00:00:00Z);
+    /// needed when the lake has no watermark yet.
+    #[arg(long)]
+    since: Option<String>,
+    /// Pull no further than this (default: as far as Genesys's data is complete).
+    #[arg(long)]
+    until: Option<String>,
+    /// How far before the watermark each pull fetches again, an ISO-8601 duration (Genesys
+    /// changes conversations after they end: wrap-ups, reprocessing of data 48 hours old).
+    #[arg(long, default_value = "P3D", value_name = "DURATION")]
+    refetch: String,
+    /// Length of the interval of one detail job, an ISO-8601 duration.
+    #[arg(long, default_value = "P1D", value_name = "DURATION")]
+    slice: String,
+    /// Conversations per results page.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    page_size: u32,
+    /// The org's region: a key (eu-central-1) or a domain (mypurecloud.de).
+    #[arg(long, env = "GENESYSCLOUD_REGION", default_value = "us-east-1")]
+    region: String,
+    /// The API's base URL instead of the region's (a proxy, a test server).
+    #[arg(long, env = "GENESYSCLOUD_API_URL", value_name = "URL")]
+    api_url: Option<String>,
+    /// The login's base URL (default: the region's, or --api-url).
+    #[arg(long, env = "GENESYSCLOUD_LOGIN_URL", value_name = "URL")]
+    login_url: Option<String>,
+    /// The OAuth client id (Client Credentials grant).
+    #[arg(long, env = "GENESYSCLOUD_OAUTHCLIENT_ID", value_name = "ID")]
+    client_id: Option<String>,
+    /// A file holding the OAuth client secret (else $GENESYSCLOUD_OAUTHCLIENT_SECRET).
+    #[arg(long, value_name = "FILE")]
+    client_secret_file: Option<PathBuf>,
+    /// Seconds one HTTP request may take.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    request_timeout: u64,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Wait for another process changing the lake instead of failing.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// What a pull did, as `--json` prints it.
+#[derive(Debug, Default, Serialize)]
+struct PullSummary {
+    /// The watermark before the pull (ISO-8601), if the lake had one.
+    watermark_before: Option<String>,
+    /// The watermark after it.
+    watermark_after: Option<String>,
+    /// Genesys's `dataAvailabilityDate` at the start.
+    availability: String,
+    /// Slices fetched and committed.
+    slices: u64,
+    /// Detail jobs submitted.
+    jobs: u64,
+    /// Result pages read.
+    pages: u64,
+    /// Conversations Genesys returned (with the refetched ones).
+    conversations_fetched: u64,
+    /// Conversations new to the lake.
+    conversations_new: u64,
+    /// Conversations whose copy changed.
+    conversations_updated: u64,
+    /// Conversations fetched again unchanged.
+    conversations_unchanged: u64,
+    /// Records rejected (quarantined in the lake's rejects).
+    rejected: u64,
+    /// HTTP requests sent.
+    requests: u64,
+    /// 429 answers waited out.
+    throttled: u64,
+    /// Seconds waited for rate limits.
+    waited_seconds: f64,
+    /// Requests sent again after 5xx answers or transport errors.
+    retries: u64,
+    /// The lake versions committed.
+    lake_versions: Vec<u64>,
+}
+
+/// The key of the pull's state in a lake record's `operation`.
+const PULL: &str = "pull";
+
+pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode> {
+    let endpoints = match &args.api_url {
+        Some(api) => Endpoints::urls(api, args.login_url.as_deref())?,
+        None => {
+            let mut e = Endpoints::region(&args.region)?;
+            if let Some(login) = &args.login_url {
+                e.login = Endpoints::urls(login, None)?.api;
+            }
+            e
+        }
+    };
+    let credentials = credentials(args)?;
+    let refetch = duration_ms(&args.refetch, "--refetch")?;
+    let slice = duration_ms(&args.slice, "--slice")?.max(60_000);
+    let page_size = args.page_size.clamp(1, 10_000);
+    let client = Client::new(
+        endpoints,
+        credentials,
+        Duration::from_secs(args.request_timeout.max(1)),
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    let watermark = stored_watermark(lake)?;
+    let availability = runtime.block_on(jobs::availability(&client))?;
+    let until = match &args.until {
+        Some(text) => instant(text, "--until")?.min(availability),
+        None => availability,
+    };
+    let start = match (watermark, &args.since) {
+        (Some(w), _) => w - refetch,
+        (None, Some(since)) => instant(since, "--since")?,
+        (None, None) => anyhow::bail!(
+            "this lake has not been pulled into yet: say where the first pull starts with --since DATE (for example --since 2026-11-01)"
+        ),
+    };
+    let mut summary = PullSummary {
+        watermark_before: watermark.map(format_timestamp),
+        watermark_after: watermark.map(format_timestamp),
+        availability: format_timestamp(availability),
+        ..PullSummary::default()
+    };
+    let spool_dir = tempfile::Builder::new()
+        .prefix("convlake-pull-")
+        .tempdir()
+        .map_err(|e| anyhow::anyhow!("cannot make a spool directory for the pull: {e}"))?;
+    let terminal = std::io::stderr().is_terminal() && !args.json;
+    let mut at = start;
+    let mut outcome = Ok(());
+    while at < until {
+        let end = (at + slice).min(until);
+        if let Err(e) = pull_slice(lake, &runtime, &client, (at, end), watermark, page_size, spool_dir.path(), args, &mut summary, terminal) {
+            outcome = Err(e);
+            break;
+        }
+        at = end;
+    }
+    summary.requests = client.counts.requests.load(Ordering::Relaxed);
+    summary.throttled = client.counts.throttled.load(Ordering::Relaxed);
+    summary.waited_seconds = client.counts.waited_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+    summary.retries = client.counts.retries.load(Ordering::Relaxed);
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        outln!(
+            "pulled {} slice(s) up to {}: {} conversations fetched ({} new, {} updated, {} unchanged, {} rejected) in {} requests ({} rate-limited, {:.1} s waited)",
+            summary.slices,
+            summary.watermark_after.as_deref().unwrap_or("-"),
+            summary.conversations_fetched,
+            summary.conversations_new,
+            summary.conversations_updated,
+            summary.conversations_unchanged,
+            summary.rejected,
+            summary.requests,
+            summary.throttled,
+            summary.waited_seconds
+        )?;
+    }
+    match outcome {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.context(format!(
+            "the pull stopped; the lake holds what was committed up to {} (run the same command again to go on from there)",
+            summary.watermark_after.as_deref().unwrap_or("nothing yet")
+        ))),
+    }
+}
+
+/// Fetches `[start, end)` into a spool file and ingests it with the watermark moved to
+/// `end` (never back behind `before`).
+#[allow(clippy::too_many_arguments)]
+fn pull_slice(
+    lake: &Lake,
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    (start, end): (i64, i64),
+    before: Option<i64>,
+    page_size: u32,
+    spool_dir: &std::path::Path,
+    args: &PullArgs,
+    summary: &mut PullSummary,
+    terminal: bool,
+) -> anyhow::Result<()> {
+    let interval = format!("{}/{}", format_timestamp(start), format_timestamp(end));
+    if terminal {
+        eprint!("pulling {interval} ...");
+    }
+    let name = format!(
+        "genesys-{}.ndjson",
+        format_timestamp(start).replace(':', "")
+    );
+    let path = spool_dir.join(name);
+    let file = std::fs::File::create(&path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    let fetched = runtime.block_on(jobs::fetch_interval(client, start, end, page_size, &mut out))?;
+    out.flush()?;
+    drop(out);
+    let watermark = before.map_or(end, |w| w.max(end));
+    let mut record = serde_json::Map::new();
+    record.insert(
+        PULL.into(),
+        serde_json::json!({
+            "watermark": format_timestamp(watermark),
+            "interval": interval,
+            "api": client.api(),
+            "conversations": fetched.conversations,
+            "pages": fetched.pages,
+        }),
+    );
+    let options = IngestOptions {
+        wait_for_lock: args.wait,
+        record,
+        ..IngestOptions::default()
+    };
+    let ingested = ingest(lake, vec![Input::File(path.clone())], &options)?;
+    let _ = std::fs::remove_file(&path);
+    anyhow::ensure!(
+        ingested.input_errors.is_empty(),
+        "the pages of {interval} could not all be read: {}",
+        ingested.input_errors.join("; ")
+    );
+    summary.slices += 1;
+    summary.jobs += fetched.jobs;
+    summary.pages += fetched.pages;
+    summary.conversations_fetched += fetched.conversations;
+    summary.conversations_new += ingested.conversations_new;
+    summary.conversations_updated += ingested.conversations_updated;
+    summary.conversations_unchanged += ingested.conversations_unchanged;
+    summary.rejected += ingested.rejected;
+    summary.lake_versions.extend(ingested.snapshot);
+    summary.watermark_after = Some(format_timestamp(watermark));
+    if terminal {
+        eprintln!(
+            " {} conversations, {} page(s)",
+            fetched.conversations, fetched.pages
+        );
+    }
+    Ok(())
+}
+
+/// The watermark of the newest commit of a pull, if any.
+fn stored_watermark(lake: &Lake) -> anyhow::Result<Option<i64>> {
+    let Some(latest) = latest_record(lake)? else {
+        return Ok(None);
+    };
+    let mut version = latest.version;
+    let mut record = latest;
+    loop {
+        if let Some(w) = record
+            .operation
+            .get(PULL)
+            .and_then(|p| p.get("watermark"))
+            .and_then(|w| w.as_str())
+            .and_then(crate::model::parse_timestamp)
+        {
+            return Ok(Some(w.millis));
+        }
+        if version <= 1 {
+            return Ok(None);
+        }
+        version -= 1;
+        record = read_record(lake, version)?;
+    }
+}
+
+/// The OAuth client from the options and the environment.
+fn credentials(args: &PullArgs) -> anyhow::Result<Credentials> {
+    let id = args.client_id.clone().filter(|id| !id.trim().is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("no OAuth client: give its id with --client-id or GENESYSCLOUD_OAUTHCLIENT_ID (an OAuth client of grant type Client Credentials, made under Admin > Integrations > OAuth)")
+    })?;
+    let secret = match &args.client_secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the client secret from {}: {e}", path.display()))?
+            .trim()
+            .to_string(),
+        None => std::env::var("GENESYSCLOUD_OAUTHCLIENT_SECRET").unwrap_or_default(),
+    };
+    anyhow::ensure!(
+        !secret.trim().is_empty(),
+        "no OAuth client secret: give it in GENESYSCLOUD_OAUTHCLIENT_SECRET or in a file named by --client-secret-file"
+    );
+    Ok(Credentials {
+        id: id.trim().to_string(),
+        secret: Secret::new(secret),
+    })
+}
+
+/// An instant given as a date (midnight UTC) or an ISO-8601 date-time, in ms.
+fn instant(text: &str, option: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{option} {text:?} is neither a date (2026-11-01) nor an ISO-8601 instant (2026-11-01T00:00:00Z)"
+            )
+        })
+}
+
+/// An ISO-8601 duration of days, hours, minutes or seconds, in ms.
+fn duration_ms(text: &str, option: &str) -> anyhow::Result<i64> {
+    match crate::functions::parse_duration(text) {
+        Some(crate::functions::Granularity::Fixed(ms)) if ms >= 0 => Ok(ms),
+        _ => anyhow::bail!(
+            "{option} {text:?} is not an ISO-8601 duration of days, hours or minutes (P3D, PT12H, PT30M)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_and_durations_read_as_people_write_them() {
+        assert_eq!(instant("2026-11-01", "--since").unwrap(), 1_761_955_200_000);
+        assert_eq!(
+            instant("2026-11-01T06:00:00Z", "--since").unwrap(),
+            1_761_955_200_000 + 6 * 3_600_000
+        );
+        assert!(instant("yesterday", "--since").unwrap_err().to_string().contains("--since"));
+        assert_eq!(duration_ms("P3D", "--refetch").unwrap(), 3 * 86_400_000);
+        assert_eq!(duration_ms("PT12H", "--slice").unwrap(), 12 * 3_600_000);
+        assert!(duration_ms("P1M", "--slice").is_err());
+    }
+}
