@@ -184,9 +184,10 @@ fn column(arg: &ColumnarValue) -> Result<Column> {
         | DataType::LargeBinary
         | DataType::BinaryView
         | DataType::List(_)
-        | DataType::LargeList(_) => {
-            arrow::compute::cast(&arrow::compute::kernels::length::length(&array)?, &DataType::Int64)?
-        }
+        | DataType::LargeList(_) => arrow::compute::cast(
+            &arrow::compute::kernels::length::length(&array)?,
+            &DataType::Int64,
+        )?,
         DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) => {
             let nanos =
                 arrow::compute::cast(&array, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
@@ -203,7 +204,8 @@ fn column(arg: &ColumnarValue) -> Result<Column> {
                 .map(|v| {
                     v.map(|v| {
                         let days = i64::from(v.months) * 30 + i64::from(v.days);
-                        days.saturating_mul(86_400_000_000_000).saturating_add(v.nanoseconds)
+                        days.saturating_mul(86_400_000_000_000)
+                            .saturating_add(v.nanoseconds)
                     })
                 })
                 .collect();

@@ -55,6 +55,18 @@ pub const VIEWS: &[(&str, &str)] = &[
         "conversation_summary",
         include_str!("../sql/views/conversation_summary.sql"),
     ),
+    ("names", include_str!("../sql/views/names.sql")),
+    ("queue_names", include_str!("../sql/views/queue_names.sql")),
+    ("agent_names", include_str!("../sql/views/agent_names.sql")),
+    (
+        "wrap_up_names",
+        include_str!("../sql/views/wrap_up_names.sql"),
+    ),
+    (
+        "division_names",
+        include_str!("../sql/views/division_names.sql"),
+    ),
+    ("flow_names", include_str!("../sql/views/flow_names.sql")),
 ];
 
 /// The name of the catalog that holds the lake's tables and views (schema `public`): what
@@ -111,6 +123,10 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
     ctx.add_optimizer_rule(Arc::new(crate::optimizer::GroupByDictionaryValues));
     crate::lateral::register(&ctx)?;
     register_snapshot(&ctx, lake, &snapshot)?;
+    ctx.register_table(
+        crate::lake::directory::TABLE,
+        crate::lake::directory::provider(lake).await?,
+    )?;
     load_views(&mut ctx).await?;
     Ok(ctx)
 }

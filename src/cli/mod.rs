@@ -109,6 +109,10 @@ struct GenerateArgs {
     /// Share (0 to 1) of conversations still in progress at export time.
     #[arg(long, default_value_t = 0.02)]
     in_progress_share: f64,
+    /// Also write the synthetic org's names (users, queues, wrap-up codes, flows, divisions)
+    /// to this CSV file (`kind,id,name`), as an org's directory would give them.
+    #[arg(long, value_name = "FILE")]
+    names: Option<std::path::PathBuf>,
     /// Conversations per page (page formats).
     #[arg(long, default_value_t = 100)]
     page_size: usize,
@@ -174,6 +178,11 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         in_progress_share: args.in_progress_share,
     };
     let summary = write_export(&options, args.format, args.page_size, args.gzip, &args.out)?;
+    if let Some(path) = &args.names {
+        let names = crate::generate::Center::new(args.seed).names_csv();
+        std::fs::write(path, names)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     eprintln!(
         "wrote {} conversations ({} re-exported) in {} file(s), {:.1} MB of JSON, under {}",
         summary.conversations,

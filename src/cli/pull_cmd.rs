@@ -64,6 +64,10 @@ pub(crate) struct PullArgs {
     /// Seconds one HTTP request may take.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     request_timeout: u64,
+    /// Do not snapshot the org's directory (users, queues, wrap-up codes, divisions, flows,
+    /// skills, languages, teams) into the lake's `directory` table.
+    #[arg(long)]
+    no_reference: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -107,6 +111,9 @@ struct PullSummary {
     retries: u64,
     /// The lake versions committed.
     lake_versions: Vec<u64>,
+    /// Entities of the org's directory read, per kind (kinds the client may not read are
+    /// absent).
+    directory: std::collections::BTreeMap<String, usize>,
 }
 
 /// The key of the pull's state in a lake record's `operation`.
@@ -137,6 +144,10 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
         .build()?;
 
     let watermark = stored_watermark(lake)?;
+    let mut directory = std::collections::BTreeMap::new();
+    if !args.no_reference {
+        directory = runtime.block_on(snapshot_directory(lake, &client))?;
+    }
     let availability = runtime.block_on(jobs::availability(&client))?;
     let until = match &args.until {
         Some(text) => instant(text, "--until")?.min(availability),
@@ -153,6 +164,7 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
         watermark_before: watermark.map(format_timestamp),
         watermark_after: watermark.map(format_timestamp),
         availability: format_timestamp(availability),
+        directory,
         ..PullSummary::default()
     };
     let spool_dir = tempfile::Builder::new()
@@ -164,7 +176,18 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
     let mut outcome = Ok(());
     while at < until {
         let end = (at + slice).min(until);
-        if let Err(e) = pull_slice(lake, &runtime, &client, (at, end), watermark, page_size, spool_dir.path(), args, &mut summary, terminal) {
+        if let Err(e) = pull_slice(
+            lake,
+            &runtime,
+            &client,
+            (at, end),
+            watermark,
+            page_size,
+            spool_dir.path(),
+            args,
+            &mut summary,
+            terminal,
+        ) {
             outcome = Err(e);
             break;
         }
@@ -227,7 +250,9 @@ fn pull_slice(
     let file = std::fs::File::create(&path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     let mut out = BufWriter::new(file);
-    let fetched = runtime.block_on(jobs::fetch_interval(client, start, end, page_size, &mut out))?;
+    let fetched = runtime.block_on(jobs::fetch_interval(
+        client, start, end, page_size, &mut out,
+    ))?;
     out.flush()?;
     drop(out);
     let watermark = before.map_or(end, |w| w.max(end));
@@ -273,6 +298,32 @@ fn pull_slice(
     Ok(())
 }
 
+/// Reads every kind of the org's directory and merges it into the lake's `directory` table
+/// (one Delta commit); the entities read, per kind.
+async fn snapshot_directory(
+    lake: &Lake,
+    client: &Client,
+) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+    use crate::lake::directory::{merge, read, write, Entry};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut seen = std::collections::BTreeMap::new();
+    for kind in crate::genesys::directory::KINDS {
+        if let Some(entities) = crate::genesys::directory::list(client, kind).await? {
+            let entries: Vec<Entry> = entities
+                .iter()
+                .filter_map(|e| Entry::of(kind.name, e, now))
+                .collect();
+            seen.insert(kind.name.to_string(), entries);
+        }
+    }
+    let counts = seen.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let merged = merge(read(lake).await?, &seen);
+    write(lake, &merged).await?;
+    Ok(counts)
+}
+
 /// The watermark of the newest commit of a pull, if any.
 fn stored_watermark(lake: &Lake) -> anyhow::Result<Option<i64>> {
     let Some(latest) = latest_record(lake)? else {
@@ -305,7 +356,9 @@ fn credentials(args: &PullArgs) -> anyhow::Result<Credentials> {
     })?;
     let secret = match &args.client_secret_file {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read the client secret from {}: {e}", path.display()))?
+            .map_err(|e| {
+                anyhow::anyhow!("cannot read the client secret from {}: {e}", path.display())
+            })?
             .trim()
             .to_string(),
         None => std::env::var("GENESYSCLOUD_OAUTHCLIENT_SECRET").unwrap_or_default(),
@@ -324,7 +377,11 @@ fn credentials(args: &PullArgs) -> anyhow::Result<Credentials> {
 fn instant(text: &str, option: &str) -> anyhow::Result<i64> {
     let text = text.trim();
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis());
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp_millis());
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
@@ -356,7 +413,10 @@ mod tests {
             instant("2026-11-01T06:00:00Z", "--since").unwrap(),
             1_761_955_200_000 + 6 * 3_600_000
         );
-        assert!(instant("yesterday", "--since").unwrap_err().to_string().contains("--since"));
+        assert!(instant("yesterday", "--since")
+            .unwrap_err()
+            .to_string()
+            .contains("--since"));
         assert_eq!(duration_ms("P3D", "--refetch").unwrap(), 3 * 86_400_000);
         assert_eq!(duration_ms("PT12H", "--slice").unwrap(), 12 * 3_600_000);
         assert!(duration_ms("P1M", "--slice").is_err());

@@ -191,6 +191,18 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> anyhow::Result<Answer> {
+        self.send_allowing(method, path, body, &[404]).await
+    }
+
+    /// [`Client::send`], returning the answers of the statuses in `allowed` (beside 2xx)
+    /// instead of failing on them.
+    pub async fn send_allowing(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        allowed: &[u16],
+    ) -> anyhow::Result<Answer> {
         let url = format!("{}{path}", self.endpoints.api);
         let (mut attempt, mut throttled, mut renewed) = (0u32, 0u32, false);
         loop {
@@ -248,9 +260,11 @@ impl Client {
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
-                Err(e) => anyhow::bail!("{method} {path}: the answer broke off: {}", without_url(&e)),
+                Err(e) => {
+                    anyhow::bail!("{method} {path}: the answer broke off: {}", without_url(&e))
+                }
             };
-            if (200..300).contains(&status) || status == 404 {
+            if (200..300).contains(&status) || allowed.contains(&status) {
                 return Ok(Answer { status, body });
             }
             let what = match status {
@@ -285,9 +299,8 @@ impl Client {
     /// Reads the `inin-ratelimit-*` headers: near the limit, the next request waits for the
     /// reset.
     fn note_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
-        let number = |name: &str| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.trim().parse().ok()
-        };
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         let (Some(count), Some(allowed)) = (
             number("inin-ratelimit-count"),
             number("inin-ratelimit-allowed"),
@@ -295,7 +308,8 @@ impl Client {
             return;
         };
         if count + PACE_MARGIN >= allowed {
-            let reset = Duration::from_secs(number("inin-ratelimit-reset").unwrap_or(1)).min(MAX_WAIT);
+            let reset =
+                Duration::from_secs(number("inin-ratelimit-reset").unwrap_or(1)).min(MAX_WAIT);
             if let Ok(mut pace) = self.pace_until.lock() {
                 *pace = Some(Instant::now() + reset);
             }
@@ -305,16 +319,19 @@ impl Client {
 
 /// The wait a 429 asks for: `Retry-After` (seconds), else `inin-ratelimit-reset`.
 fn wait_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    ["retry-after", "inin-ratelimit-reset"].iter().find_map(|name| {
-        let seconds: f64 = headers.get(*name)?.to_str().ok()?.trim().parse().ok()?;
-        (seconds.is_finite() && seconds >= 0.0)
-            .then(|| Duration::from_secs_f64(seconds).min(MAX_WAIT))
-    })
+    ["retry-after", "inin-ratelimit-reset"]
+        .iter()
+        .find_map(|name| {
+            let seconds: f64 = headers.get(*name)?.to_str().ok()?.trim().parse().ok()?;
+            (seconds.is_finite() && seconds >= 0.0)
+                .then(|| Duration::from_secs_f64(seconds).min(MAX_WAIT))
+        })
 }
 
 /// The doubling backoff of attempt `n` (from 1): 0.5 s, 1 s, 2 s, … up to 30 s.
 fn backoff(n: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << n.saturating_sub(1).min(6))).min(Duration::from_secs(30))
+    Duration::from_millis(500u64.saturating_mul(1 << n.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(30))
 }
 
 /// A transport error as text (its URL holds no secret: credentials travel in headers only).

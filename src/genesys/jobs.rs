@@ -140,7 +140,10 @@ pub async fn fetch_interval(
         }
     }
     // The job's results are read: it goes (a failure to delete only leaves it to expire).
-    if let Err(e) = client.send(Method::DELETE, &format!("{JOBS}/{id}"), None).await {
+    if let Err(e) = client
+        .send(Method::DELETE, &format!("{JOBS}/{id}"), None)
+        .await
+    {
         eprintln!("the detail job {id} could not be deleted (it expires by itself): {e}");
     }
     Ok(fetched)
@@ -167,7 +170,9 @@ async fn wait_for(client: &Client, id: &str, interval: &str) -> Result<(), Outco
             return Err(Outcome::Gone("gone (404)".into()));
         }
         let status: Status = serde_json::from_slice(&answer.body).map_err(|e| {
-            Outcome::Failed(anyhow::anyhow!("the status of detail job {id} is not JSON: {e}"))
+            Outcome::Failed(anyhow::anyhow!(
+                "the status of detail job {id} is not JSON: {e}"
+            ))
         })?;
         match status.state.as_deref().unwrap_or("") {
             "FULFILLED" => return Ok(()),
@@ -198,7 +203,9 @@ fn urlencode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

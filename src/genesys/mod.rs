@@ -8,9 +8,12 @@
 //!   expires and on a 401), pacing from the `inin-ratelimit-*` headers, `Retry-After` on 429,
 //!   bounded retries with backoff for 5xx and transport errors, and counts of all of it;
 //! - [`jobs`]: the analytics conversation detail jobs (availability, submit, poll, page by
-//!   cursor, delete).
+//!   cursor, delete);
+//! - [`directory`]: the org's users, queues, wrap-up codes, divisions, flows, skills,
+//!   languages and teams, listed whole (their names for the lake's `directory` table).
 
 pub mod client;
+pub mod directory;
 pub mod jobs;
 
 /// The regions of Genesys Cloud, as the SDKs list them: (region key, domain). The API is at
@@ -146,7 +149,12 @@ mod tests {
     #[test]
     fn regions_are_found_by_key_or_domain_and_others_are_refused_with_the_list() {
         assert_eq!(REGIONS.len(), 18);
-        for given in ["eu-central-1", "EU_CENTRAL_1", "mypurecloud.de", "https://api.mypurecloud.de/"] {
+        for given in [
+            "eu-central-1",
+            "EU_CENTRAL_1",
+            "mypurecloud.de",
+            "https://api.mypurecloud.de/",
+        ] {
             let e = Endpoints::region(given).unwrap();
             assert_eq!(e.api, "https://api.mypurecloud.de", "{given}");
             assert_eq!(e.login, "https://login.mypurecloud.de", "{given}");
@@ -158,7 +166,10 @@ mod tests {
         let error = Endpoints::region("mars-1").unwrap_err().to_string();
         assert!(error.contains("eu-west-2 (euw2.pure.cloud)"), "{error}");
         let e = Endpoints::urls("http://127.0.0.1:9/", None).unwrap();
-        assert_eq!((e.api.as_str(), e.login.as_str()), ("http://127.0.0.1:9", "http://127.0.0.1:9"));
+        assert_eq!(
+            (e.api.as_str(), e.login.as_str()),
+            ("http://127.0.0.1:9", "http://127.0.0.1:9")
+        );
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "***");
     }
 }

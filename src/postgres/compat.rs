@@ -488,8 +488,16 @@ impl VisitorMut for NameMissingColumns {
 
 /// The vector columns of `pg_index` and `pg_constraint` (`int2vector`, `oidvector`, arrays).
 const VECTOR_COLUMNS: &[&str] = &[
-    "indkey", "indclass", "indcollation", "indoption", "conkey", "confkey", "conpfeqop",
-    "conppeqop", "conffeqop", "conexclop",
+    "indkey",
+    "indclass",
+    "indcollation",
+    "indoption",
+    "conkey",
+    "confkey",
+    "conpfeqop",
+    "conppeqop",
+    "conffeqop",
+    "conexclop",
 ];
 
 /// `unnest(v)` or `generate_subscripts(v, d)` of a [`VECTOR_COLUMNS`] column, as the empty set
@@ -621,7 +629,10 @@ mod tests {
             .unwrap()
             .remove(0);
         let text = rewrite(&statement).to_string();
-        assert!(text.contains("unnest(CAST(NULL AS SMALLINT[])) AS a"), "{text}");
+        assert!(
+            text.contains("unnest(CAST(NULL AS SMALLINT[])) AS a"),
+            "{text}"
+        );
         assert!(text.contains("unnest(CAST(NULL AS INT[])) AS o"), "{text}");
         assert!(text.contains("unnest(ARRAY[1]) AS keep"), "{text}");
         assert!(text.contains("c.relname, NULL AS reloptions"), "{text}");

@@ -15,10 +15,10 @@
 //! message's handling (`process_message`): only the stream under the codec and the loop
 //! around it are convlake's.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::future::Future;
 use std::time::Duration;
 
 use datafusion_postgres::pgwire;
@@ -247,7 +247,11 @@ struct Bounded<S> {
 
 impl<S> Bounded<S> {
     /// Fails a write or flush that has been pending past the stall limit.
-    fn check_stall<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn check_stall<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         match poll {
             Poll::Pending => {
                 let stall = self.stall;
@@ -297,7 +301,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.check_stall(cx, poll)
@@ -342,7 +350,10 @@ mod tests {
             let long = typed(b'Q', 0);
             let mut header = long.clone();
             header[1..5].copy_from_slice(&(1u32 << 30).to_be_bytes());
-            let refused = header.chunks(split).map(|c| frames.scan(c, 2000)).find(Result::is_err);
+            let refused = header
+                .chunks(split)
+                .map(|c| frames.scan(c, 2000))
+                .find(Result::is_err);
             let error = refused.expect("refused").unwrap_err();
             assert_eq!((error.length, error.limit), (1 << 30, 2000));
         }
@@ -350,7 +361,10 @@ mod tests {
 
     #[test]
     fn a_message_at_the_limit_passes() {
-        let mut frames = Frames { typed: true, ..Frames::default() };
+        let mut frames = Frames {
+            typed: true,
+            ..Frames::default()
+        };
         frames.scan(&typed(b'Q', 96), 100).unwrap();
         assert!(frames.scan(&typed(b'Q', 97)[..5], 100).is_err());
     }

@@ -30,7 +30,9 @@ fn a_gigabyte_message_is_refused_from_its_header_before_and_after_login() {
 
     // Before login: the SASL offer, then a password message that says it is 1 GB long.
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(&startup_message(USER)).unwrap();
     assert_eq!(read_message(&mut stream).0, b'R');
     let mut header = vec![b'p'];
@@ -38,7 +40,12 @@ fn a_gigabyte_message_is_refused_from_its_header_before_and_after_login() {
     stream.write_all(&header).unwrap();
     let (kind, body) = read_message(&mut stream);
     assert_eq!(kind, b'E', "{}", String::from_utf8_lossy(&body));
-    assert_eq!(sqlstate(&body), "54000", "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        sqlstate(&body),
+        "54000",
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // And the connection is gone: what follows is not buffered.
     let mut rest = [0u8; 16];
     assert!(matches!(stream.read(&mut rest), Ok(0) | Err(_)));
@@ -50,34 +57,51 @@ fn a_gigabyte_message_is_refused_from_its_header_before_and_after_login() {
         std::fs::write(&path, format!("SELECT length('{}');", "x".repeat(bytes))).unwrap();
         path
     };
-    let (ok, out, err) = psql(&dsn, &["-A", "-t", "-f", statement(1 << 20).to_str().unwrap()]);
+    let (ok, out, err) = psql(
+        &dsn,
+        &["-A", "-t", "-f", statement(1 << 20).to_str().unwrap()],
+    );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), (1 << 20).to_string());
-    let (ok, _, err) = psql(&dsn, &["-A", "-t", "-f", statement(17 << 20).to_str().unwrap()]);
+    let (ok, _, err) = psql(
+        &dsn,
+        &["-A", "-t", "-f", statement(17 << 20).to_str().unwrap()],
+    );
     assert!(!ok);
     assert!(err.contains("longer than this server takes"), "{err}");
-    assert_eq!(psql_rows(&dsn, "SELECT 1"), ["1"], "the server still serves");
+    assert_eq!(
+        psql_rows(&dsn, "SELECT 1"),
+        ["1"],
+        "the server still serves"
+    );
 }
 
 #[test]
 fn an_idle_session_is_closed_and_its_slot_goes_to_the_next_user() {
     let lake = fixture_lake();
-    let server = serve_pg(
-        lake,
-        &["--pg-max-sessions", "1", "--pg-idle-timeout", "2"],
-    );
+    let server = serve_pg(lake, &["--pg-max-sessions", "1", "--pg-idle-timeout", "2"]);
     let dsn = server.dsn(USER, PASSWORD, "disable");
     // One session that runs a statement, then stays silent for 6 s, then tries another.
     let idle = Command::new(psql_binary())
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=0", "-d", &dsn])
-        .args(["-c", "SELECT 'first'", "-c", "\\! sleep 6", "-c", "SELECT 'second'"])
+        .args([
+            "-c",
+            "SELECT 'first'",
+            "-c",
+            "\\! sleep 6",
+            "-c",
+            "SELECT 'second'",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let (ok, _, err) = psql(&dsn, &["-c", "SELECT 1"]);
-    assert!(!ok && err.contains("too many"), "the slot is held while in use: {err}");
+    assert!(
+        !ok && err.contains("too many"),
+        "the slot is held while in use: {err}"
+    );
     // Past the idle timeout the slot is free, while the idle client still sleeps.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(psql_rows(&dsn, "SELECT 1"), ["1"]);
@@ -86,7 +110,10 @@ fn an_idle_session_is_closed_and_its_slot_goes_to_the_next_user() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(stdout.contains("first") && !stdout.contains("second"), "{stdout}");
+    assert!(
+        stdout.contains("first") && !stdout.contains("second"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("idle-session timeout") || stderr.contains("closed the connection"),
         "{stderr}"
@@ -108,7 +135,9 @@ fn a_client_that_stops_reading_holds_its_slot_no_longer_than_the_stall_limit() {
     );
     let dsn = server.dsn(USER, PASSWORD, "disable");
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(&startup_message(USER)).unwrap();
     while read_message(&mut stream).0 != b'Z' {}
     // A 200 MB result, never read.
@@ -120,13 +149,19 @@ fn a_client_that_stops_reading_holds_its_slot_no_longer_than_the_stall_limit() {
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(800));
     let (ok, _, err) = psql(&dsn, &["-c", "SELECT 1"]);
-    assert!(!ok && err.contains("too many"), "the slot is held meanwhile: {err}");
+    assert!(
+        !ok && err.contains("too many"),
+        "the slot is held meanwhile: {err}"
+    );
     let freed = loop {
         let (ok, _, _) = psql(&dsn, &["-c", "SELECT 1"]);
         if ok {
             break started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "the slot was never freed");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the slot was never freed"
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
     assert!(freed >= Duration::from_secs(2), "{freed:?}");
@@ -155,10 +190,16 @@ fn functions_that_build_gigabytes_from_a_few_bytes_are_refused_before_they_alloc
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
-    assert!(peak_kb < 1 << 20, "the server's peak memory reached {peak_kb} kB");
+    assert!(
+        peak_kb < 1 << 20,
+        "the server's peak memory reached {peak_kb} kB"
+    );
     // Under the cap the same functions answer.
     assert_eq!(
-        psql_rows(&dsn, "SELECT length(repeat('x', 1000000)), cardinality(range(1, 1001))"),
+        psql_rows(
+            &dsn,
+            "SELECT length(repeat('x', 1000000)), cardinality(range(1, 1001))"
+        ),
         ["1000000,1000"]
     );
 }

@@ -99,7 +99,11 @@ impl Mock {
 fn http_get(port: u16, path: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
     let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -112,7 +116,14 @@ fn pull_command(lake: &Path, mock: &Mock, args: &[&str]) -> Command {
     command
         .arg("--lake")
         .arg(lake)
-        .args(["pull", "--api-url", &mock.url(), "--json", "--page-size", "40"])
+        .args([
+            "pull",
+            "--api-url",
+            &mock.url(),
+            "--json",
+            "--page-size",
+            "40",
+        ])
         .args(args)
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", SECRET)
@@ -146,7 +157,13 @@ fn org(dir: &Path) -> PathBuf {
 
 /// The lake a plain ingest of `file` makes.
 fn ingested(file: &Path, lake: &Path) -> PathBuf {
-    run_ok(Command::new(binary()).arg("--lake").arg(lake).arg("ingest").arg(file));
+    run_ok(
+        Command::new(binary())
+            .arg("--lake")
+            .arg(lake)
+            .arg("ingest")
+            .arg(file),
+    );
     lake.to_path_buf()
 }
 
@@ -179,15 +196,26 @@ fn a_pull_fills_the_lake_as_an_ingest_of_the_window_through_throttling_and_a_rev
     );
     let lake = dir.path().join("lake");
     let (summary, out) = pull(&lake, &mock, &["--since", "2026-11-02"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(summary["watermark_after"], "2026-11-05T00:00:00.000Z");
     assert_eq!(summary["slices"], 3);
     assert!(summary["throttled"].as_u64().unwrap() >= 2, "{summary}");
     assert!(summary["pages"].as_u64().unwrap() > 3, "{summary}");
 
     let requests = mock.requests();
-    let logins: Vec<&Value> = requests.iter().filter(|r| r["path"] == "/oauth/token").collect();
-    assert_eq!(logins.len(), 2, "one login, and one after the revoked token");
+    let logins: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["path"] == "/oauth/token")
+        .collect();
+    assert_eq!(
+        logins.len(),
+        2,
+        "one login, and one after the revoked token"
+    );
     for login in logins {
         assert_eq!(login["form"], json!({"grant_type": "client_credentials"}));
         assert_eq!(login["basic"], true);
@@ -203,7 +231,10 @@ fn a_pull_fills_the_lake_as_an_ingest_of_the_window_through_throttling_and_a_rev
         .collect();
     for interval in &submitted {
         let end = interval.split('/').nth(1).unwrap();
-        assert!(end <= "2026-11-05T00:00:00.000Z", "{interval} passes the availability");
+        assert!(
+            end <= "2026-11-05T00:00:00.000Z",
+            "{interval} passes the availability"
+        );
     }
     let deleted = requests.iter().filter(|r| r["method"] == "DELETE").count();
     assert_eq!(deleted, 3, "every job is deleted");
@@ -240,7 +271,11 @@ fn a_pull_killed_mid_paging_and_run_again_ends_as_an_uninterrupted_one() {
         .unwrap();
     // Killed once the first slice is committed, while the second is being paged.
     let started = Instant::now();
-    while !lake.join("_convlake/log").read_dir().is_ok_and(|mut d| d.next().is_some()) {
+    while !lake
+        .join("_convlake/log")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some())
+    {
         assert!(started.elapsed() < Duration::from_secs(60), "no commit");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -249,10 +284,20 @@ fn a_pull_killed_mid_paging_and_run_again_ends_as_an_uninterrupted_one() {
     child.wait().unwrap();
     let committed = sql_rows(&lake, "SELECT count(*) FROM conversations");
     let (summary, out) = pull(&lake, &mock, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(summary["watermark_before"].is_string(), "resumed from the watermark: {summary}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary["watermark_before"].is_string(),
+        "resumed from the watermark: {summary}"
+    );
     assert_eq!(summary["watermark_after"], "2026-11-06T00:00:00.000Z");
-    assert_ne!(committed, sql_rows(&lake, "SELECT count(*) FROM conversations"));
+    assert_ne!(
+        committed,
+        sql_rows(&lake, "SELECT count(*) FROM conversations")
+    );
 
     let window = mock.window(
         "2026-11-02T00:00:00.000Z/2026-11-06T00:00:00.000Z",
@@ -271,13 +316,23 @@ fn the_refetch_window_brings_back_what_changed_after_the_end_and_only_that() {
     );
     let lake = dir.path().join("lake");
     let (summary, out) = pull(&lake, &mock, &["--since", "2026-11-02"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(summary["jobs"], 3, "the expired job was submitted again: {summary}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        summary["jobs"], 3,
+        "the expired job was submitted again: {summary}"
+    );
 
     // Genesys changes two ended conversations: one of 2026-11-03 (inside a one-day refetch
     // window before the watermark 2026-11-04), one of 2026-11-02 (outside it).
     let text = std::fs::read_to_string(&org).unwrap();
-    let mut conversations: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut conversations: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut changed = Vec::new();
     for day in ["2026-11-03", "2026-11-02"] {
         let pick = conversations.iter_mut().find(|c| {
@@ -295,9 +350,16 @@ fn the_refetch_window_brings_back_what_changed_after_the_end_and_only_that() {
     std::fs::write(&org2, lines.join("\n") + "\n").unwrap();
     mock.set(json!({"conversations": org2, "availability": "2026-11-05T00:00:00.000Z"}));
     let (summary, out) = pull(&lake, &mock, &["--refetch", "P1D"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(summary["watermark_before"], "2026-11-04T00:00:00.000Z");
-    assert!(summary["conversations_updated"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(
+        summary["conversations_updated"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
     let end = |id: &str| {
         sql_rows(
             &lake,
@@ -311,8 +373,16 @@ fn the_refetch_window_brings_back_what_changed_after_the_end_and_only_that() {
             &format!("SELECT CAST(conversation_end AS VARCHAR) FROM conversations WHERE conversation_id = '{id}'"),
         )
     };
-    assert_ne!(end(&changed[0]), original_end(&changed[0]), "refetched inside the window");
-    assert_eq!(end(&changed[1]), original_end(&changed[1]), "outside the window: as it was");
+    assert_ne!(
+        end(&changed[0]),
+        original_end(&changed[0]),
+        "refetched inside the window"
+    );
+    assert_eq!(
+        end(&changed[1]),
+        original_end(&changed[1]),
+        "outside the window: as it was"
+    );
 }
 
 /// An ISO-8601 instant one second later.
@@ -337,9 +407,15 @@ fn a_failed_job_stops_the_pull_with_what_genesys_said_and_keeps_what_was_committ
     let (summary, out) = pull(&lake, &mock, &["--since", "2026-11-02"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("exceeded its allotted resources"), "{stderr}");
+    assert!(
+        stderr.contains("exceeded its allotted resources"),
+        "{stderr}"
+    );
     assert!(stderr.contains("run the same command again"), "{stderr}");
-    assert_eq!(summary["watermark_after"], "2026-11-03T00:00:00.000Z", "{summary}");
+    assert_eq!(
+        summary["watermark_after"], "2026-11-03T00:00:00.000Z",
+        "{summary}"
+    );
     assert_ne!(sql_rows(&lake, "SELECT count(*) FROM conversations"), ["0"]);
     // Without credentials, the pull says what to give.
     let out = Command::new(binary())
@@ -351,4 +427,119 @@ fn a_failed_job_stops_the_pull_with_what_genesys_said_and_keeps_what_was_committ
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("GENESYSCLOUD_OAUTHCLIENT_ID"));
+}
+
+#[test]
+fn names_come_from_the_directory_else_the_export_and_what_the_org_deleted_stays_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = dir.path().join("org.ndjson");
+    let names = dir.path().join("names.csv");
+    run_ok(
+        Command::new(binary())
+            .args(["generate", "--conversations", "200", "--days", "2"])
+            .args(["--start", "2026-11-02T00:00:00.000Z", "--out"])
+            .arg(&org)
+            .arg("--names")
+            .arg(&names),
+    );
+    let csv = std::fs::read_to_string(&names).unwrap();
+    let first = |kind: &str| {
+        csv.lines()
+            .find_map(|l| l.strip_prefix(&format!("{kind},")))
+            .map(|rest| rest.split(',').collect::<Vec<_>>())
+            .unwrap()
+    };
+    let (departed, queue) = (first("user"), first("queue"));
+    let mock = Mock::start(
+        dir.path(),
+        json!({
+            "conversations": org,
+            "availability": "2026-11-04T00:00:00.000Z",
+            "names": names,
+            "deleted_users": [departed[0]],
+            "forbidden": ["skill", "language", "team"],
+        }),
+    );
+    let lake = dir.path().join("lake");
+    let (summary, out) = pull(&lake, &mock, &["--since", "2026-11-02"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let listed = |kind: &str| {
+        csv.lines()
+            .filter(|l| l.starts_with(&format!("{kind},")))
+            .count()
+    };
+    assert_eq!(
+        summary["directory"],
+        json!({"user": listed("user"), "queue": listed("queue"), "wrapup": listed("wrapup"), "flow": listed("flow"), "division": listed("division")}),
+        "{summary}"
+    );
+    assert_eq!(listed("user"), 60);
+    assert!(
+        stderr.contains("routing:skill:manage"),
+        "the warning names the permission: {stderr}"
+    );
+    // Paged: users by nextUri and the others by pageCount, 100 a page asked, 25 served.
+    let user_pages = mock
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/api/v2/users"))
+        .count();
+    assert!(user_pages >= 3, "{user_pages}");
+
+    assert_eq!(sql_rows(&lake, "SELECT count(*) FROM agent_names"), ["60"]);
+    assert_eq!(
+        sql_rows(
+            &lake,
+            &format!(
+                "SELECT agent_name, deleted FROM agent_names WHERE user_id = '{}'",
+                departed[0]
+            )
+        ),
+        [format!("{},true", departed[1])]
+    );
+    let named = "SELECT count(*), count(a.agent_name) FROM sessions s LEFT JOIN agent_names a USING (user_id) WHERE s.purpose = 'agent'";
+    let counts = sql_rows(&lake, named);
+    let parts: Vec<&str> = counts[0].split(',').collect();
+    assert_eq!(
+        parts[0], parts[1],
+        "every agent session has its agent's name: {counts:?}"
+    );
+    let codes = "SELECT count(*) FROM segments g JOIN wrap_up_names w USING (wrap_up_code)";
+    assert_ne!(sql_rows(&lake, codes), ["0"]);
+
+    // The org deletes a queue: the next pull keeps its name, marked deleted.
+    mock.set(json!({"removed": [queue[0]]}));
+    let (_, out) = pull(&lake, &mock, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sql_rows(
+            &lake,
+            &format!(
+                "SELECT queue_name, deleted FROM queue_names WHERE queue_id = '{}'",
+                queue[0]
+            )
+        ),
+        [format!("{},true", queue[1])]
+    );
+
+    // A lake never pulled names its queues and flows from the export, and no agent.
+    let plain = ingested(&org, &dir.path().join("plain"));
+    assert_eq!(sql_rows(&plain, "SELECT count(*) FROM queue_names"), ["12"]);
+    assert_eq!(
+        sql_rows(
+            &plain,
+            &format!(
+                "SELECT queue_name FROM queue_names WHERE queue_id = '{}'",
+                queue[0]
+            )
+        ),
+        [queue[1].to_string()]
+    );
+    assert_eq!(sql_rows(&plain, "SELECT count(*) FROM agent_names"), ["0"]);
+    assert_ne!(sql_rows(&plain, "SELECT count(*) FROM flow_names"), ["0"]);
 }

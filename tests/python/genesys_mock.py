@@ -14,12 +14,18 @@ Usage: genesys_mock.py SCENARIO_JSON. Prints {"port": N} on its first line once 
   expire_first                 the first job ends EXPIRED
   page_delay                   seconds each results page takes
   log                          a file each request is appended to, one JSON object a line
+  names                        a CSV `kind,id,name` of the org's directory (users, queues,
+                               wrap-up codes, flows, divisions), listed over pages of the
+                               pageSize asked (users by nextUri, the others by pageCount)
+  deleted_users                ids of users listed in state "deleted"
+  removed                      ids no listing shows any more (a deleted queue)
+  forbidden                    directory kinds answered 403 (the client lacks the permission)
 
 Every body it serves is checked against the official SDK's model of that answer
 (PureCloudPlatformClientV2): deserialized, serialized back, the same keys, and no value the
 SDK calls `outdated_sdk_version`; a body that fails is a 500 with the reason, so a test sees
-it. Control: POST /_mock/state {"conversations": FILE, "availability": ISO} swaps the org's
-data; GET /_mock/window?interval=A/B gives, as NDJSON, the conversations a job of that
+it. Control: POST /_mock/state {"conversations": FILE, "availability": ISO, …} swaps the org's
+data (any other scenario key too); GET /_mock/window?interval=A/B gives, as NDJSON, the conversations a job of that
 interval returns (the freshest copies).
 """
 
@@ -95,6 +101,59 @@ def window(start, end):
     return out
 
 
+LISTINGS = {
+    "/api/v2/users": ("user", "UserEntityListing"),
+    "/api/v2/routing/queues": ("queue", "QueueEntityListing"),
+    "/api/v2/routing/wrapupcodes": ("wrapup", "WrapupCodeEntityListing"),
+    "/api/v2/authorization/divisions": ("division", "AuthzDivisionEntityListing"),
+    "/api/v2/flows": ("flow", "FlowEntityListing"),
+    "/api/v2/routing/skills": ("skill", "SkillEntityListing"),
+    "/api/v2/routing/languages": ("language", "LanguageEntityListing"),
+    "/api/v2/teams": ("team", "TeamEntityListing"),
+}
+
+
+def entity(kind, id_, name):
+    e = {"id": id_, "name": name, "selfUri": f"/api/v2/{kind}s/{id_}"}
+    if kind == "user":
+        e["state"] = "deleted" if id_ in SCENARIO.get("deleted_users", []) else "active"
+        e["email"] = name.lower().replace(" ", ".") + "@example.com"
+    if kind in ("user", "queue", "wrapup", "flow"):
+        e["division"] = {"id": "e0af73da-21ab-4afa-87bd-ea9e44cb984e", "name": "Home"}
+    if kind == "flow":
+        e["type"] = "INBOUNDCALL"
+    return e
+
+
+def listing(path, query):
+    kind, model = LISTINGS[path]
+    import csv
+
+    rows = []
+    if SCENARIO.get("names"):
+        with open(SCENARIO["names"]) as f:
+            rows = [r for r in csv.DictReader(f) if r["kind"] == kind and r["id"] not in SCENARIO.get("removed", [])]
+    # Listings serve at most 25 a page whatever is asked (Genesys caps page sizes too).
+    size = min(int(query.get("pageSize", ["25"])[0]), 25)
+    number = int(query.get("pageNumber", ["1"])[0])
+    count = max(1, -(-len(rows) // size))
+    page = {
+        "entities": [entity(kind, r["id"], r["name"]) for r in rows[(number - 1) * size:number * size]],
+        "pageSize": size,
+        "pageNumber": number,
+        "total": len(rows),
+        "pageCount": count,
+    }
+    if kind == "user" and number < count:
+        page["nextUri"] = f"{path}?pageSize={size}&pageNumber={number + 1}&state=any"
+    if kind == "team":
+        # Teams are listed by cursor: no page numbers (the SDK's TeamEntityListing has none).
+        page = {"entities": page["entities"], "selfUri": path}
+        if number < count:
+            page["nextUri"] = f"{path}?pageSize={size}&pageNumber={number + 1}"
+    return kind, model, page
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -136,8 +195,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 if "conversations" in change:
                     SCENARIO["_conversations"] = load(change["conversations"])
-                if "availability" in change:
-                    SCENARIO["availability"] = change["availability"]
+                SCENARIO.update({k: v for k, v in change.items() if k != "conversations"})
             return self.answer(200, {})
         self.api("POST", url, raw)
 
@@ -187,6 +245,11 @@ class Handler(BaseHTTPRequestHandler):
         if not known:
             return self.answer(401, {"message": "Invalid login credentials.", "code": "bad.credentials", "status": 401})
         headers = {"inin-ratelimit-count": "1", "inin-ratelimit-allowed": "300", "inin-ratelimit-reset": "60"}
+        if method == "GET" and url.path in LISTINGS:
+            kind, model, page = listing(url.path, parse_qs(url.query))
+            if kind in SCENARIO.get("forbidden", []):
+                return self.answer(403, {"message": "Unable to perform the requested action. You are missing the following permission(s): [...]", "code": "missing.any.permissions", "status": 403})
+            return self.answer(200, page, model, headers)
         base = "/api/v2/analytics/conversations/details/jobs"
         parts = url.path[len(base):].strip("/").split("/") if url.path.startswith(base) else None
         if parts is None:

@@ -8,7 +8,7 @@ use super::{metric, segment, Synth};
 
 impl Synth<'_> {
     pub(super) fn outbound(&mut self, c: &mut GenConversation, media: &'static str, start: i64) {
-        let (user_id, name, team) = self.rng.pick(&self.center.agents).clone();
+        let (user_id, _, team) = self.rng.pick(&self.center.agents).clone();
         let queue = self.rng.pick(&self.center.queues).clone();
         let mut external = self.customer(media, "outbound", start);
         external.purpose = "external";
@@ -69,7 +69,7 @@ impl Synth<'_> {
         };
         c.participants.push(GenParticipant {
             participant_id: rng.uuid(),
-            participant_name: Some(name),
+            participant_name: None,
             purpose: "agent",
             user_id: Some(user_id),
             team_id: Some(team),

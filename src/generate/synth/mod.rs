@@ -102,7 +102,51 @@ const ATTRIBUTE_KEYS: &[&str] = &[
     "BotSessionId",
 ];
 
+/// Names of the wrap-up codes (exports carry only their ids).
+const WRAP_UP_NAMES: &[&str] = &[
+    "Resolved",
+    "Callback Requested",
+    "Escalated",
+    "Sale Made",
+    "No Sale",
+    "Billing Question",
+    "Technical Issue",
+    "Complaint",
+    "Wrong Number",
+    "Transferred Out",
+    "Account Update",
+    "Cancellation",
+    "Information Given",
+    "Follow-up Needed",
+    "Spam",
+];
+
 impl Center {
+    /// The names of the center's directory as a names file: CSV `kind,id,name` with kind
+    /// user, queue, wrapup, flow or division (what `convlake pull` reads from an org's API).
+    pub fn names_csv(&self) -> String {
+        let mut out = String::from("kind,id,name\n");
+        let mut row = |kind: &str, id: &str, name: &str| {
+            out.push_str(&format!("{kind},{id},{}\n", csv_field(name)));
+        };
+        for (id, name, _) in &self.agents {
+            row("user", id, name);
+        }
+        for (id, name) in &self.queues {
+            row("queue", id, name);
+        }
+        for (i, id) in self.wrap_up_codes.iter().enumerate() {
+            row("wrapup", id, WRAP_UP_NAMES[i % WRAP_UP_NAMES.len()]);
+        }
+        for (id, name) in &self.flows {
+            row("flow", id, name);
+        }
+        for (i, id) in self.divisions.iter().enumerate() {
+            row("division", id, if i == 0 { "Home" } else { "Division 2" });
+        }
+        out
+    }
+
     /// A center of 12 queues and 60 agents, fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ 0xC0FFEE);
@@ -132,6 +176,15 @@ impl Center {
             skills: (0..10).map(|_| rng.uuid()).collect(),
             forms: (0..3).map(|_| rng.uuid()).collect(),
         }
+    }
+}
+
+/// `text` as a CSV field (quoted when it holds a comma, a quote or a line break).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
     }
 }
 
@@ -752,7 +805,7 @@ impl<'c> Synth<'c> {
         metrics: Vec<GenMetric>,
         peer: &str,
     ) -> GenParticipant {
-        let (user_id, name, team) = self.rng.pick(&self.center.agents).clone();
+        let (user_id, _, team) = self.rng.pick(&self.center.agents).clone();
         let mut session = GenSession {
             media_type: media,
             session_id: self.rng.uuid(),
@@ -779,7 +832,9 @@ impl<'c> Synth<'c> {
         session.segments = segments;
         GenParticipant {
             participant_id: self.rng.uuid(),
-            participant_name: Some(name),
+            // Real exports give agent participants no name (the user's name is in the
+            // directory): nor does the generator.
+            participant_name: None,
             purpose: "agent",
             user_id: Some(user_id),
             team_id: Some(team),

@@ -309,7 +309,15 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
             .iter()
             .flat_map(|(t, c)| c.add.iter().map(|f| layout::data_file(*t, &f.path)))
             .collect();
-        if let Err(e) = commit(lake, base, settings, written, &mut summary, started, &options.record) {
+        if let Err(e) = commit(
+            lake,
+            base,
+            settings,
+            written,
+            &mut summary,
+            started,
+            &options.record,
+        ) {
             if matches!(e, Error::Conflict { .. }) {
                 // Nothing refers to this ingest's files, rejects or pages: they go (best
                 // effort; vacuum removes what remains), and a retry writes its own.
