@@ -408,10 +408,10 @@ mod tests {
 
     #[test]
     fn instants_and_durations_read_as_people_write_them() {
-        assert_eq!(instant("2026-11-01", "--since").unwrap(), 1_761_955_200_000);
+        assert_eq!(instant("2026-11-01", "--since").unwrap(), 1_793_491_200_000);
         assert_eq!(
             instant("2026-11-01T06:00:00Z", "--since").unwrap(),
-            1_761_955_200_000 + 6 * 3_600_000
+            1_793_491_200_000 + 6 * 3_600_000
         );
         assert!(instant("yesterday", "--since")
             .unwrap_err()
