@@ -43,6 +43,10 @@ pub(crate) struct PullArgs {
     /// Length of the interval of one detail job, an ISO-8601 duration.
     #[arg(long, default_value = "P1D", value_name = "DURATION")]
     slice: String,
+    /// JSON of fetched slices committed together (a kill loses at most this much fetching,
+    /// never data: the next pull fetches it again).
+    #[arg(long, default_value = "256M", value_name = "SIZE")]
+    commit_size: String,
     /// Conversations per results page.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     page_size: u32,
@@ -87,6 +91,8 @@ struct PullSummary {
     availability: String,
     /// Slices fetched and committed.
     slices: u64,
+    /// Lake commits they took (slices are committed together up to --commit-size).
+    commits: u64,
     /// Detail jobs submitted.
     jobs: u64,
     /// Result pages read.
@@ -109,6 +115,10 @@ struct PullSummary {
     waited_seconds: f64,
     /// Requests sent again after 5xx answers or transport errors.
     retries: u64,
+    /// Seconds the ingest waited for Genesys's side (jobs, polls, pages) of the next slice.
+    seconds_waiting_for_genesys: f64,
+    /// Seconds spent ingesting and committing slices (fetching the next one meanwhile).
+    seconds_ingesting: f64,
     /// The lake versions committed.
     lake_versions: Vec<u64>,
     /// Entities of the org's directory read, per kind (kinds the client may not read are
@@ -172,27 +182,75 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
         .tempdir()
         .map_err(|e| anyhow::anyhow!("cannot make a spool directory for the pull: {e}"))?;
     let terminal = std::io::stderr().is_terminal() && !args.json;
+    let mut slices = Vec::new();
     let mut at = start;
-    let mut outcome = Ok(());
     while at < until {
         let end = (at + slice).min(until);
-        if let Err(e) = pull_slice(
-            lake,
-            &runtime,
-            &client,
-            (at, end),
-            watermark,
-            page_size,
-            spool_dir.path(),
-            args,
-            &mut summary,
-            terminal,
-        ) {
-            outcome = Err(e);
-            break;
-        }
+        slices.push((at, end));
         at = end;
     }
+    // Genesys's side of a slice (job, polls, pages) and convlake's (decode, write, commit)
+    // overlap: one thread fetches slices into the spool while this one ingests them. Slices
+    // are committed together up to --commit-size of JSON (and at the end): each commit of an
+    // upsert reads the copies the lake holds in its months, so a commit per day of a month
+    // read the month 30 times (46 s of a 57 s pull of 90,000 conversations).
+    let commit_bytes = crate::cli::sql_cmd::parse_size(&args.commit_size)
+        .map_err(|e| anyhow::anyhow!("--commit-size: {e}"))?
+        .max(1) as u64;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<anyhow::Result<Spooled>>(1);
+    let outcome = std::thread::scope(|scope| {
+        let (client, runtime, slices) = (&client, &runtime, &slices);
+        let spool = spool_dir.path();
+        scope.spawn(move || {
+            for &(start, end) in slices {
+                let fetched = runtime.block_on(fetch_slice(client, (start, end), page_size, spool));
+                let failed = fetched.is_err();
+                if sender.send(fetched).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut batch: Vec<Spooled> = Vec::new();
+        let mut waited = std::time::Instant::now();
+        let mut received = 0;
+        for spooled in receiver {
+            summary.seconds_waiting_for_genesys += waited.elapsed().as_secs_f64();
+            let spooled = match spooled {
+                Ok(s) => s,
+                Err(e) => {
+                    // What was fetched before the failure is committed first.
+                    commit_batch(
+                        lake,
+                        &client,
+                        std::mem::take(&mut batch),
+                        watermark,
+                        args,
+                        &mut summary,
+                        terminal,
+                    )?;
+                    return Err(e);
+                }
+            };
+            received += 1;
+            batch.push(spooled);
+            let bytes: u64 = batch.iter().map(|s| s.bytes).sum();
+            if bytes >= commit_bytes || received == slices.len() {
+                let ingesting = std::time::Instant::now();
+                commit_batch(
+                    lake,
+                    &client,
+                    std::mem::take(&mut batch),
+                    watermark,
+                    args,
+                    &mut summary,
+                    terminal,
+                )?;
+                summary.seconds_ingesting += ingesting.elapsed().as_secs_f64();
+            }
+            waited = std::time::Instant::now();
+        }
+        anyhow::Ok(())
+    });
     summary.requests = client.counts.requests.load(Ordering::Relaxed);
     summary.throttled = client.counts.throttled.load(Ordering::Relaxed);
     summary.waited_seconds = client.counts.waited_ms.load(Ordering::Relaxed) as f64 / 1000.0;
@@ -223,48 +281,78 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
     }
 }
 
-/// Fetches `[start, end)` into a spool file and ingests it with the watermark moved to
-/// `end` (never back behind `before`).
-#[allow(clippy::too_many_arguments)]
-fn pull_slice(
-    lake: &Lake,
-    runtime: &tokio::runtime::Runtime,
+/// A slice fetched into a spool file.
+struct Spooled {
+    /// The slice, ms.
+    start: i64,
+    end: i64,
+    /// Its pages, one a line.
+    path: PathBuf,
+    /// What the job brought.
+    fetched: jobs::Fetched,
+    /// Bytes of the spool file.
+    bytes: u64,
+}
+
+/// Fetches `[start, end)` (one detail job) into a spool file under `spool`.
+async fn fetch_slice(
     client: &Client,
     (start, end): (i64, i64),
-    before: Option<i64>,
     page_size: u32,
-    spool_dir: &std::path::Path,
-    args: &PullArgs,
-    summary: &mut PullSummary,
-    terminal: bool,
-) -> anyhow::Result<()> {
-    let interval = format!("{}/{}", format_timestamp(start), format_timestamp(end));
-    if terminal {
-        eprint!("pulling {interval} ...");
-    }
+    spool: &std::path::Path,
+) -> anyhow::Result<Spooled> {
     let name = format!(
         "genesys-{}.ndjson",
         format_timestamp(start).replace(':', "")
     );
-    let path = spool_dir.join(name);
+    let path = spool.join(name);
     let file = std::fs::File::create(&path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     let mut out = BufWriter::new(file);
-    let fetched = runtime.block_on(jobs::fetch_interval(
-        client, start, end, page_size, &mut out,
-    ))?;
+    let fetched = jobs::fetch_interval(client, start, end, page_size, &mut out).await?;
     out.flush()?;
-    drop(out);
-    let watermark = before.map_or(end, |w| w.max(end));
+    let bytes = out.get_ref().metadata().map_or(0, |m| m.len());
+    Ok(Spooled {
+        start,
+        end,
+        path,
+        fetched,
+        bytes,
+    })
+}
+
+/// Ingests spooled slices in one commit that moves the watermark to the end of the last
+/// (never back behind `before`).
+fn commit_batch(
+    lake: &Lake,
+    client: &Client,
+    batch: Vec<Spooled>,
+    before: Option<i64>,
+    args: &PullArgs,
+    summary: &mut PullSummary,
+    terminal: bool,
+) -> anyhow::Result<()> {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return Ok(());
+    };
+    let interval = format!(
+        "{}/{}",
+        format_timestamp(first.start),
+        format_timestamp(last.end)
+    );
+    let watermark = before.map_or(last.end, |w| w.max(last.end));
+    let conversations: u64 = batch.iter().map(|s| s.fetched.conversations).sum();
+    let pages: u64 = batch.iter().map(|s| s.fetched.pages).sum();
     let mut record = serde_json::Map::new();
     record.insert(
         PULL.into(),
         serde_json::json!({
             "watermark": format_timestamp(watermark),
             "interval": interval,
+            "slices": batch.len(),
             "api": client.api(),
-            "conversations": fetched.conversations,
-            "pages": fetched.pages,
+            "conversations": conversations,
+            "pages": pages,
         }),
     );
     let options = IngestOptions {
@@ -272,17 +360,21 @@ fn pull_slice(
         record,
         ..IngestOptions::default()
     };
-    let ingested = ingest(lake, vec![Input::File(path.clone())], &options)?;
-    let _ = std::fs::remove_file(&path);
+    let inputs = batch.iter().map(|s| Input::File(s.path.clone())).collect();
+    let ingested = ingest(lake, inputs, &options)?;
+    for s in &batch {
+        let _ = std::fs::remove_file(&s.path);
+    }
     anyhow::ensure!(
         ingested.input_errors.is_empty(),
         "the pages of {interval} could not all be read: {}",
         ingested.input_errors.join("; ")
     );
-    summary.slices += 1;
-    summary.jobs += fetched.jobs;
-    summary.pages += fetched.pages;
-    summary.conversations_fetched += fetched.conversations;
+    summary.slices += batch.len() as u64;
+    summary.commits += 1;
+    summary.jobs += batch.iter().map(|s| s.fetched.jobs).sum::<u64>();
+    summary.pages += pages;
+    summary.conversations_fetched += conversations;
     summary.conversations_new += ingested.conversations_new;
     summary.conversations_updated += ingested.conversations_updated;
     summary.conversations_unchanged += ingested.conversations_unchanged;
@@ -290,10 +382,7 @@ fn pull_slice(
     summary.lake_versions.extend(ingested.snapshot);
     summary.watermark_after = Some(format_timestamp(watermark));
     if terminal {
-        eprintln!(
-            " {} conversations, {} page(s)",
-            fetched.conversations, fetched.pages
-        );
+        eprintln!("pulled {interval}: {conversations} conversations, {pages} page(s), committed");
     }
     Ok(())
 }

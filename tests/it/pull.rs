@@ -203,6 +203,10 @@ fn a_pull_fills_the_lake_as_an_ingest_of_the_window_through_throttling_and_a_rev
     );
     assert_eq!(summary["watermark_after"], "2026-11-05T00:00:00.000Z");
     assert_eq!(summary["slices"], 3);
+    assert_eq!(
+        summary["commits"], 1,
+        "slices are committed together: {summary}"
+    );
     assert!(summary["throttled"].as_u64().unwrap() >= 2, "{summary}");
     assert!(summary["pages"].as_u64().unwrap() > 3, "{summary}");
 
@@ -264,11 +268,16 @@ fn a_pull_killed_mid_paging_and_run_again_ends_as_an_uninterrupted_one() {
         }),
     );
     let lake = dir.path().join("lake");
-    let mut child = pull_command(&lake, &mock, &["--since", "2026-11-02"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // A commit per slice (--commit-size 1), so there is a commit to resume from.
+    let mut child = pull_command(
+        &lake,
+        &mock,
+        &["--since", "2026-11-02", "--commit-size", "1"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     // Killed once the first slice is committed, while the second is being paged.
     let started = Instant::now();
     while !lake
