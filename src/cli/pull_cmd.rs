@@ -215,37 +215,24 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
         let mut received = 0;
         for spooled in receiver {
             summary.seconds_waiting_for_genesys += waited.elapsed().as_secs_f64();
-            let spooled = match spooled {
-                Ok(s) => s,
-                Err(e) => {
-                    // What was fetched before the failure is committed first.
-                    commit_batch(
-                        lake,
-                        &client,
-                        std::mem::take(&mut batch),
-                        watermark,
-                        args,
-                        &mut summary,
-                        terminal,
-                    )?;
-                    return Err(e);
+            // A failed fetch commits what was fetched before it, then stops the pull.
+            let (failed, full) = match spooled {
+                Ok(spooled) => {
+                    received += 1;
+                    batch.push(spooled);
+                    let bytes: u64 = batch.iter().map(|s| s.bytes).sum();
+                    (None, bytes >= commit_bytes || received == slices.len())
                 }
+                Err(e) => (Some(e), true),
             };
-            received += 1;
-            batch.push(spooled);
-            let bytes: u64 = batch.iter().map(|s| s.bytes).sum();
-            if bytes >= commit_bytes || received == slices.len() {
+            if full {
                 let ingesting = std::time::Instant::now();
-                commit_batch(
-                    lake,
-                    &client,
-                    std::mem::take(&mut batch),
-                    watermark,
-                    args,
-                    &mut summary,
-                    terminal,
-                )?;
+                let taken = std::mem::take(&mut batch);
+                commit_batch(lake, client, taken, watermark, args, &mut summary, terminal)?;
                 summary.seconds_ingesting += ingesting.elapsed().as_secs_f64();
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
             waited = std::time::Instant::now();
         }

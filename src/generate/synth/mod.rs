@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 mod later;
+mod names;
 
 use crate::generate::record::*;
 use crate::generate::rng::Rng;
@@ -102,51 +103,7 @@ const ATTRIBUTE_KEYS: &[&str] = &[
     "BotSessionId",
 ];
 
-/// Names of the wrap-up codes (exports carry only their ids).
-const WRAP_UP_NAMES: &[&str] = &[
-    "Resolved",
-    "Callback Requested",
-    "Escalated",
-    "Sale Made",
-    "No Sale",
-    "Billing Question",
-    "Technical Issue",
-    "Complaint",
-    "Wrong Number",
-    "Transferred Out",
-    "Account Update",
-    "Cancellation",
-    "Information Given",
-    "Follow-up Needed",
-    "Spam",
-];
-
 impl Center {
-    /// The names of the center's directory as a names file: CSV `kind,id,name` with kind
-    /// user, queue, wrapup, flow or division (what `convlake pull` reads from an org's API).
-    pub fn names_csv(&self) -> String {
-        let mut out = String::from("kind,id,name\n");
-        let mut row = |kind: &str, id: &str, name: &str| {
-            out.push_str(&format!("{kind},{id},{}\n", csv_field(name)));
-        };
-        for (id, name, _) in &self.agents {
-            row("user", id, name);
-        }
-        for (id, name) in &self.queues {
-            row("queue", id, name);
-        }
-        for (i, id) in self.wrap_up_codes.iter().enumerate() {
-            row("wrapup", id, WRAP_UP_NAMES[i % WRAP_UP_NAMES.len()]);
-        }
-        for (id, name) in &self.flows {
-            row("flow", id, name);
-        }
-        for (i, id) in self.divisions.iter().enumerate() {
-            row("division", id, if i == 0 { "Home" } else { "Division 2" });
-        }
-        out
-    }
-
     /// A center of 12 queues and 60 agents, fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ 0xC0FFEE);
@@ -176,15 +133,6 @@ impl Center {
             skills: (0..10).map(|_| rng.uuid()).collect(),
             forms: (0..3).map(|_| rng.uuid()).collect(),
         }
-    }
-}
-
-/// `text` as a CSV field (quoted when it holds a comma, a quote or a line break).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
     }
 }
 
