@@ -9,6 +9,10 @@
 //! slice's end. A pull killed anywhere resumes from the last commit: nothing twice (the upsert
 //! keeps one copy of each conversation, the freshest), nothing lost (W moves only with data).
 //! `--refetch` (three days by default) brings back what Genesys changed after the end.
+//! Conversations the lake holds still open (no `conversationEnd`) that started before the
+//! refetch window are asked for again by id (jobs filtered on `conversationId` over the day
+//! each started: Genesys searches only conversations started on a day the interval touches)
+//! until they close, for `--follow-open` after their start.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -40,6 +44,10 @@ pub(crate) struct PullArgs {
     /// changes conversations after they end: wrap-ups, reprocessing of data 48 hours old).
     #[arg(long, default_value = "P3D", value_name = "DURATION")]
     refetch: String,
+    /// How long after its start a conversation the lake holds still open is fetched again by
+    /// id, an ISO-8601 duration (Genesys keeps some conversations open for ever).
+    #[arg(long, default_value = "P31D", value_name = "DURATION")]
+    follow_open: String,
     /// Length of the interval of one detail job, an ISO-8601 duration.
     #[arg(long, default_value = "P1D", value_name = "DURATION")]
     slice: String,
@@ -99,6 +107,8 @@ struct PullSummary {
     pages: u64,
     /// Conversations Genesys returned (with the refetched ones).
     conversations_fetched: u64,
+    /// Open conversations started before the refetch window, asked for again by id.
+    conversations_open_refetched: u64,
     /// Conversations new to the lake.
     conversations_new: u64,
     /// Conversations whose copy changed.
@@ -142,6 +152,7 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
     };
     let credentials = credentials(args)?;
     let refetch = duration_ms(&args.refetch, "--refetch")?;
+    let follow_open = duration_ms(&args.follow_open, "--follow-open")?;
     let slice = duration_ms(&args.slice, "--slice")?.max(60_000);
     let page_size = args.page_size.clamp(1, 10_000);
     let client = Client::new(
@@ -182,11 +193,20 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
         .tempdir()
         .map_err(|e| anyhow::anyhow!("cannot make a spool directory for the pull: {e}"))?;
     let terminal = std::io::stderr().is_terminal() && !args.json;
+    // The open conversations first (they do not move the watermark), then the slices.
     let mut slices = Vec::new();
+    if watermark.is_some() {
+        let open = runtime.block_on(open_conversations(lake, (start - follow_open, start)))?;
+        summary.conversations_open_refetched = open.len() as u64;
+        slices.extend(reopen_jobs(open, until));
+    }
     let mut at = start;
     while at < until {
         let end = (at + slice).min(until);
-        slices.push((at, end));
+        slices.push(Slice {
+            range: (at, end),
+            ids: Vec::new(),
+        });
         at = end;
     }
     // Genesys's side of a slice (job, polls, pages) and convlake's (decode, write, commit)
@@ -202,8 +222,8 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
         let (client, runtime, slices) = (&client, &runtime, &slices);
         let spool = spool_dir.path();
         scope.spawn(move || {
-            for &(start, end) in slices {
-                let fetched = runtime.block_on(fetch_slice(client, (start, end), page_size, spool));
+            for slice in slices {
+                let fetched = runtime.block_on(fetch_slice(client, slice, page_size, spool));
                 let failed = fetched.is_err();
                 if sender.send(fetched).is_err() || failed {
                     return;
@@ -268,11 +288,20 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
     }
 }
 
+/// One detail job of a pull: an interval (ms), and the conversations it asks for again by id
+/// (none: every conversation of the interval).
+struct Slice {
+    range: (i64, i64),
+    ids: Vec<String>,
+}
+
 /// A slice fetched into a spool file.
 struct Spooled {
     /// The slice, ms.
     start: i64,
     end: i64,
+    /// Whether it asked for open conversations by id (it does not move the watermark).
+    reopened: bool,
     /// Its pages, one a line.
     path: PathBuf,
     /// What the job brought.
@@ -281,27 +310,32 @@ struct Spooled {
     bytes: u64,
 }
 
-/// Fetches `[start, end)` (one detail job) into a spool file under `spool`.
+/// Fetches one slice (one detail job) into a spool file under `spool`.
 async fn fetch_slice(
     client: &Client,
-    (start, end): (i64, i64),
+    slice: &Slice,
     page_size: u32,
     spool: &std::path::Path,
 ) -> anyhow::Result<Spooled> {
+    let (start, end) = slice.range;
+    let kind = if slice.ids.is_empty() { "" } else { "open-" };
     let name = format!(
-        "genesys-{}.ndjson",
-        format_timestamp(start).replace(':', "")
+        "genesys-{kind}{}-{}.ndjson",
+        format_timestamp(start).replace(':', ""),
+        slice.ids.len()
     );
     let path = spool.join(name);
     let file = std::fs::File::create(&path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     let mut out = BufWriter::new(file);
-    let fetched = jobs::fetch_interval(client, start, end, page_size, &mut out).await?;
+    let fetched =
+        jobs::fetch_interval(client, slice.range, &slice.ids, page_size, &mut out).await?;
     out.flush()?;
     let bytes = out.get_ref().metadata().map_or(0, |m| m.len());
     Ok(Spooled {
         start,
         end,
+        reopened: !slice.ids.is_empty(),
         path,
         fetched,
         bytes,
@@ -319,15 +353,21 @@ fn commit_batch(
     summary: &mut PullSummary,
     terminal: bool,
 ) -> anyhow::Result<()> {
-    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-        return Ok(());
+    let ranges: Vec<&Spooled> = batch.iter().filter(|s| !s.reopened).collect();
+    let first = ranges.first().map(|s| s.start);
+    let last = ranges.last().map(|s| s.end);
+    let interval = match (first, last) {
+        (Some(a), Some(b)) => format!("{}/{}", format_timestamp(a), format_timestamp(b)),
+        _ => "conversations still open".into(),
     };
-    let interval = format!(
-        "{}/{}",
-        format_timestamp(first.start),
-        format_timestamp(last.end)
-    );
-    let watermark = before.map_or(last.end, |w| w.max(last.end));
+    let watermark = match (before, last) {
+        (Some(w), Some(end)) => w.max(end),
+        (w, end) => match w.or(end) {
+            Some(w) => w,
+            None => return Ok(()),
+        },
+    };
+    let reopened = batch.iter().filter(|s| s.reopened).count();
     let conversations: u64 = batch.iter().map(|s| s.fetched.conversations).sum();
     let pages: u64 = batch.iter().map(|s| s.fetched.pages).sum();
     let mut record = serde_json::Map::new();
@@ -336,7 +376,8 @@ fn commit_batch(
         serde_json::json!({
             "watermark": format_timestamp(watermark),
             "interval": interval,
-            "slices": batch.len(),
+            "slices": batch.len() - reopened,
+            "reopened_jobs": reopened,
             "api": client.api(),
             "conversations": conversations,
             "pages": pages,
@@ -357,7 +398,7 @@ fn commit_batch(
         "the pages of {interval} could not all be read: {}",
         ingested.input_errors.join("; ")
     );
-    summary.slices += batch.len() as u64;
+    summary.slices += (batch.len() - reopened) as u64;
     summary.commits += 1;
     summary.jobs += batch.iter().map(|s| s.fetched.jobs).sum::<u64>();
     summary.pages += pages;
@@ -398,6 +439,66 @@ async fn snapshot_directory(
     let merged = merge(read(lake).await?, &seen);
     write(lake, &merged).await?;
     Ok(counts)
+}
+
+/// The conversations the lake holds still open (no end) that started in `[from, to)` (ms), with
+/// their starts.
+async fn open_conversations(
+    lake: &Lake,
+    (from, to): (i64, i64),
+) -> anyhow::Result<Vec<(String, i64)>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    let ctx = crate::catalog::open(lake).await?;
+    let sql = format!(
+        "SELECT conversation_id, CAST(to_unixtime(conversation_start) * 1000 AS BIGINT) \
+         FROM conversations WHERE conversation_end IS NULL \
+         AND conversation_start >= TIMESTAMP '{}' AND conversation_start < TIMESTAMP '{}' \
+         ORDER BY 2, 1",
+        format_timestamp(from),
+        format_timestamp(to)
+    );
+    let mut open = Vec::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let ids = datafusion::arrow::compute::cast(
+            batch.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        let ids = ids.as_string::<i32>();
+        let starts = batch.column(1).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            if !ids.is_null(row) && !starts.is_null(row) {
+                open.push((ids.value(row).to_string(), starts.value(row)));
+            }
+        }
+    }
+    Ok(open)
+}
+
+/// The jobs that ask again for `open` conversations (id, start ms): per UTC day of start, up
+/// to [`jobs::IDS_PER_JOB`] ids a job over that day (never past `until`).
+fn reopen_jobs(open: Vec<(String, i64)>, until: i64) -> Vec<Slice> {
+    const DAY: i64 = 86_400_000;
+    let mut days: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for (id, start) in open {
+        days.entry(start.div_euclid(DAY) * DAY)
+            .or_default()
+            .push(id);
+    }
+    let mut slices = Vec::new();
+    for (day, ids) in days {
+        let end = (day + DAY).min(until);
+        if end <= day {
+            continue;
+        }
+        for chunk in ids.chunks(jobs::IDS_PER_JOB) {
+            slices.push(Slice {
+                range: (day, end),
+                ids: chunk.to_vec(),
+            });
+        }
+    }
+    slices
 }
 
 /// The watermark of the newest commit of a pull, if any.
@@ -496,5 +597,24 @@ mod tests {
         assert_eq!(duration_ms("P3D", "--refetch").unwrap(), 3 * 86_400_000);
         assert_eq!(duration_ms("PT12H", "--slice").unwrap(), 12 * 3_600_000);
         assert!(duration_ms("P1M", "--slice").is_err());
+    }
+
+    #[test]
+    fn open_conversations_are_asked_for_by_the_day_they_started_a_hundred_a_job() {
+        let day = 1_793_491_200_000;
+        let mut open: Vec<(String, i64)> = (0..150).map(|i| (format!("a{i}"), day + i)).collect();
+        open.push(("b".into(), day + 86_400_000 + 5));
+        open.push(("c".into(), day + 2 * 86_400_000 + 5));
+        let slices = reopen_jobs(open, day + 2 * 86_400_000 + 3_600_000);
+        let shape: Vec<_> = slices.iter().map(|s| (s.range, s.ids.len())).collect();
+        assert_eq!(
+            shape,
+            [
+                ((day, day + 86_400_000), 100),
+                ((day, day + 86_400_000), 50),
+                ((day + 86_400_000, day + 2 * 86_400_000), 1),
+                ((day + 2 * 86_400_000, day + 2 * 86_400_000 + 3_600_000), 1),
+            ]
+        );
     }
 }

@@ -68,21 +68,39 @@ struct Page {
     conversations: Vec<serde::de::IgnoredAny>,
 }
 
+/// Most conversation ids one job's filter names (Genesys bounds the predicates of a filter).
+pub const IDS_PER_JOB: usize = 100;
+
 /// Runs one detail job for `[start, end)` (ms) and writes its result pages to `out`, one a
-/// line; `page_size` conversations a page.
+/// line; `page_size` conversations a page. With `ids`, the job asks for those conversations
+/// only (Genesys searches the conversations that started on a day the interval touches).
 pub async fn fetch_interval(
     client: &Client,
-    start: i64,
-    end: i64,
+    (start, end): (i64, i64),
+    ids: &[String],
     page_size: u32,
     out: &mut impl Write,
 ) -> anyhow::Result<Fetched> {
     let interval = format!("{}/{}", format_timestamp(start), format_timestamp(end));
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "interval": interval,
         "order": "asc",
         "orderBy": "conversationStart",
     });
+    if !ids.is_empty() {
+        let predicates: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                serde_json::json!({
+                    "type": "dimension",
+                    "dimension": "conversationId",
+                    "operator": "matches",
+                    "value": id,
+                })
+            })
+            .collect();
+        body["conversationFilters"] = serde_json::json!([{"type": "or", "predicates": predicates}]);
+    }
     let mut fetched = Fetched::default();
     let mut resubmitted = false;
     let id = loop {

@@ -91,13 +91,19 @@ def check(body, model):
         raise ValueError(f"{model}: keys the SDK's model does not have: {sorted(lost)[:10]}")
 
 
-def window(start, end):
-    """Conversations whose lifetime overlaps [start, end), sorted by start."""
+def window(start, end, ids=None):
+    """What a detail job of [start, end) returns, sorted by start: as Genesys documents it,
+    the conversations "that both started on a day touched by the interval AND either started,
+    ended, or any activity during the interval" (those started before the interval's first
+    UTC day are not searched); with ids, only those."""
+    first_day = start - start % 86_400_000
     out = []
     for c in SCENARIO["_conversations"]:
         s = ms(c["conversationStart"])
         e = ms(c["conversationEnd"]) if c.get("conversationEnd") else None
-        if s < end and (e is None or e >= start):
+        if ids is not None and c["conversationId"] not in ids:
+            continue
+        if first_day <= s < end and (e is None or e >= start):
             out.append(c)
     out.sort(key=lambda c: (c["conversationStart"], c["conversationId"]))
     return out
@@ -260,14 +266,24 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"dataAvailabilityDate": SCENARIO["availability"]}, "DataAvailabilityResponse", headers)
         if method == "POST" and parts == [""]:
             query = json.loads(raw)
+            if SCENARIO.get("validate", True):
+                try:
+                    check(query, "AsyncConversationQuery")
+                except Exception as e:  # noqa: BLE001 - the client sent what Genesys rejects
+                    return self.answer(400, {"message": f"bad query: {e}", "status": 400})
             a, b = query["interval"].split("/")
+            ids = None
+            for f in query.get("conversationFilters", []):
+                for p in f.get("predicates", []):
+                    if p.get("dimension") == "conversationId":
+                        ids = (ids or set()) | {p["value"]}
             job = uuid.uuid4().hex
             with LOCK:
                 STATE["jobs_made"] += 1
                 expire = SCENARIO.get("expire_first") and STATE["jobs_made"] == 1
                 fail = SCENARIO.get("fail_interval") and ms(a) == ms(SCENARIO["fail_interval"])
                 states = list(SCENARIO.get("job_states", [])) + ["EXPIRED" if expire else "FAILED" if fail else "FULFILLED"]
-                STATE["jobs"][job] = {"states": states, "rows": window(ms(a), ms(b)), "deleted": False}
+                STATE["jobs"][job] = {"states": states, "rows": window(ms(a), ms(b), ids), "deleted": False}
             return self.answer(202, {"jobId": job}, "AsyncQueryResponse", headers)
         job = STATE["jobs"].get(parts[0])
         if job is None or job["deleted"]:
