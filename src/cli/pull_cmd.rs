@@ -304,6 +304,9 @@ struct Spooled {
     reopened: bool,
     /// Its pages, one a line.
     path: PathBuf,
+    /// Where they came from, as `raw_conversations.source_file` names it: the API and the
+    /// job's interval (`https://api.mypurecloud.de/…/details/jobs?interval=…`).
+    source: String,
     /// What the job brought.
     fetched: jobs::Fetched,
     /// Bytes of the spool file.
@@ -332,7 +335,18 @@ async fn fetch_slice(
         jobs::fetch_interval(client, slice.range, &slice.ids, page_size, &mut out).await?;
     out.flush()?;
     let bytes = out.get_ref().metadata().map_or(0, |m| m.len());
+    let mut source = format!(
+        "{}{}?interval={}/{}",
+        client.api(),
+        jobs::JOBS,
+        format_timestamp(start),
+        format_timestamp(end)
+    );
+    if !slice.ids.is_empty() {
+        source.push_str(&format!("&conversationIds={}", slice.ids.len()));
+    }
     Ok(Spooled {
+        source,
         start,
         end,
         reopened: !slice.ids.is_empty(),
@@ -388,7 +402,14 @@ fn commit_batch(
         record,
         ..IngestOptions::default()
     };
-    let inputs = batch.iter().map(|s| Input::File(s.path.clone())).collect();
+    // Records are named by where they came from, not by the spool (a temporary file).
+    let inputs = batch
+        .iter()
+        .map(|s| Input::Named {
+            path: s.path.clone(),
+            name: s.source.clone(),
+        })
+        .collect();
     let ingested = ingest(lake, inputs, &options)?;
     for s in &batch {
         let _ = std::fs::remove_file(&s.path);

@@ -15,7 +15,7 @@ use super::client::Client;
 use crate::model::{format_timestamp, parse_timestamp};
 
 /// The path of the detail jobs.
-const JOBS: &str = "/api/v2/analytics/conversations/details/jobs";
+pub const JOBS: &str = "/api/v2/analytics/conversations/details/jobs";
 
 /// Longest a job may take to be fulfilled.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(3 * 3600);

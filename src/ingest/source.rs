@@ -18,6 +18,14 @@ pub enum Input {
     Object(ObjectInput),
     /// Standard input.
     Stdin,
+    /// A local file known by another name (a pull's spooled pages, named by the API and
+    /// interval they came from).
+    Named {
+        /// Where the bytes are.
+        path: PathBuf,
+        /// What summaries, rejects and `raw_conversations.source_file` call it.
+        name: String,
+    },
 }
 
 /// An export stored as an object (see [`discover_with`]).
@@ -53,13 +61,16 @@ impl Input {
             Input::File(p) => p.display().to_string(),
             Input::Object(o) => o.url.clone(),
             Input::Stdin => "-".to_string(),
+            Input::Named { name, .. } => name.clone(),
         }
     }
 
     /// Whether the name says NDJSON (`.ndjson`, `.jsonl`, optionally `.gz`).
     pub fn is_named_ndjson(&self) -> bool {
         let name = match self {
-            Input::File(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+            Input::File(path) | Input::Named { path, .. } => {
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+            }
             Input::Object(o) => o.path.rsplit('/').next().unwrap_or(""),
             Input::Stdin => return false,
         }
@@ -71,7 +82,7 @@ impl Input {
     /// Opens the input, decompressing gzip transparently.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         let raw: Box<dyn Read + Send> = match self {
-            Input::File(path) => {
+            Input::File(path) | Input::Named { path, .. } => {
                 Box::new(File::open(path).map_err(|e| Error::io("cannot open", path, e))?)
             }
             Input::Object(o) => o.store.stream(&o.path)?,
@@ -91,7 +102,9 @@ impl Input {
     /// Its size in bytes, when known.
     pub fn size(&self) -> u64 {
         match self {
-            Input::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+            Input::File(p) | Input::Named { path: p, .. } => {
+                std::fs::metadata(p).map_or(0, |m| m.len())
+            }
             Input::Object(o) => o.size,
             Input::Stdin => 0,
         }

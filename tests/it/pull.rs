@@ -258,6 +258,16 @@ fn a_pull_fills_the_lake_as_an_ingest_of_the_window_through_throttling_and_a_rev
     let late = "SELECT count(*) FROM conversations WHERE conversation_start >= TIMESTAMP '2026-11-05T00:00:00Z'";
     assert_eq!(sql_rows(&lake, late), ["0"]);
     assert_ne!(sql_rows(&want, "SELECT count(*) FROM conversations"), ["0"]);
+    // Each record names the job it came from, not the spool file it passed through.
+    let sources = sql_rows(
+        &lake,
+        "SELECT DISTINCT source_file FROM raw_conversations ORDER BY 1",
+    );
+    let day = |d: &str| format!("{}{jobs}?interval=2026-11-{d}T00:00:00.000Z/", mock.url());
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    for (source, d) in sources.iter().zip(["02", "03", "04"]) {
+        assert!(source.starts_with(&day(d)), "{source}");
+    }
 }
 
 #[test]
