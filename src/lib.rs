@@ -38,6 +38,7 @@ pub mod optimizer;
 pub mod page_index;
 pub mod peers;
 pub mod postgres;
+pub mod present;
 pub mod query;
 pub mod read_only;
 pub mod reports;

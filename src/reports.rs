@@ -171,6 +171,10 @@ pub struct ReportParams {
     /// Service level target: answered within this many seconds.
     #[serde(default = "default_sl_target")]
     pub service_level_seconds: u32,
+    /// The share of contacts that should meet the service level target, in % (the line a
+    /// report's charts draw the service level against: 80 for "80/20").
+    #[serde(default = "default_sl_goal")]
+    pub service_level_goal_pct: f64,
     /// Per-queue service level targets in seconds (queue id → seconds), over the global one.
     #[serde(default)]
     pub service_level_queue_seconds: std::collections::BTreeMap<String, u32>,
@@ -195,6 +199,9 @@ fn default_granularity() -> String {
 fn default_sl_target() -> u32 {
     20
 }
+fn default_sl_goal() -> f64 {
+    80.0
+}
 fn default_true() -> bool {
     true
 }
@@ -213,6 +220,7 @@ impl ReportParams {
             media_types: Vec::new(),
             users: Vec::new(),
             service_level_seconds: default_sl_target(),
+            service_level_goal_pct: default_sl_goal(),
             service_level_queue_seconds: Default::default(),
             service_level_include_flow_outs: false,
             service_level_exclude_short_abandons: true,
@@ -386,9 +394,13 @@ pub struct Job {
     pub storage_options: std::collections::BTreeMap<String, String>,
     /// The output directory.
     pub out: PathBuf,
-    /// Output format: `csv`, `parquet` or `json`.
+    /// Output format: `csv`, `parquet`, `json`, `table` or `html` (one file of the run).
     #[serde(default = "default_format")]
     pub format: String,
+    /// A names file (CSV `kind,id,name`; relative to the job file) for names the lake's
+    /// directory lacks.
+    #[serde(default)]
+    pub names: Option<PathBuf>,
     /// The runs of the job.
     #[serde(rename = "run")]
     pub runs: Vec<JobRun>,

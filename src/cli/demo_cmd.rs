@@ -93,6 +93,7 @@ pub(crate) async fn run(lake: &crate::storage::Lake, args: &DemoArgs) -> anyhow:
         None,
         Format::Table,
         Some(8),
+        None,
     )
     .await?;
     let failed = outcomes.iter().filter(|o| o.error.is_some()).count();

@@ -1,5 +1,5 @@
-//! Writing query results: `table` for people, `csv`, `json`, `ndjson` and `parquet` for
-//! programs. With `--output`, the file is written to a temporary name and renamed, so a
+//! Writing query results: `table` and `html` for people, `csv`, `json`, `ndjson` and
+//! `parquet` for programs. With `--output`, the file is written to a temporary name and renamed, so a
 //! reader never sees half of it.
 
 use std::io::Write;
@@ -23,6 +23,9 @@ pub enum Format {
     Ndjson,
     /// A Parquet file (needs --output).
     Parquet,
+    /// One self-contained HTML file: a table with numbers as people write them (for
+    /// reports: the whole run with KPI tiles and SVG charts).
+    Html,
 }
 
 /// Writes `batches` in `format` to `out`.
@@ -63,6 +66,12 @@ pub fn write(
                 writer.write(b)?;
             }
             writer.finish()?;
+        }
+        Format::Html => {
+            let batch = arrow::compute::concat_batches(schema, batches)?;
+            out.write_all(
+                crate::present::html::results_document("Query result", &batch)?.as_bytes(),
+            )?;
         }
         Format::Parquet => {
             // The Parquet writer needs a `Send` sink; results are small enough to buffer.
@@ -127,6 +136,20 @@ pub fn write_file(
         write(format, schema, batches, &mut buffered)?;
         buffered.flush()?;
     }
+    temp.as_file().sync_all()?;
+    temp.persist(path)?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically, as [`write_file`] does.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.as_file_mut().write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path)?;
     Ok(())

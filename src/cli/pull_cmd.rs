@@ -523,7 +523,7 @@ fn reopen_jobs(open: Vec<(String, i64)>, until: i64) -> Vec<Slice> {
 }
 
 /// The watermark of the newest commit of a pull, if any.
-fn stored_watermark(lake: &Lake) -> anyhow::Result<Option<i64>> {
+pub(crate) fn stored_watermark(lake: &Lake) -> anyhow::Result<Option<i64>> {
     let Some(latest) = latest_record(lake)? else {
         return Ok(None);
     };

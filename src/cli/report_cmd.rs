@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::output::{self, Format};
+use crate::present::format::text_table;
+use crate::present::html::{self, Section};
+use crate::present::names::Names;
 use crate::reports::{discover, read_job, run_all, select, Report, ReportOutcome, ReportParams};
 use crate::storage::{Lake, StorageOptions};
 
@@ -72,6 +75,14 @@ pub(crate) struct RunArgs {
     /// Use the report files of this directory instead of the built-in ones.
     #[arg(long)]
     reports_dir: Option<PathBuf>,
+    /// A names file, CSV `kind,id,name` (kind user, queue, wrapup, flow, division, skill),
+    /// for the names the lake's directory lacks (sites without API access).
+    #[arg(long = "names", value_name = "FILE")]
+    names_file: Option<PathBuf>,
+    /// The share of contacts that should meet the service level target, in % (the line of
+    /// the HTML charts).
+    #[arg(long, default_value_t = 80.0, value_name = "PCT")]
+    service_level_goal: f64,
 }
 
 /// Parses `QUEUE_ID=SECONDS` (per-queue service-level targets).
@@ -116,6 +127,7 @@ pub(crate) async fn run(
                 service_level_queue_seconds: args.service_level_queue.iter().cloned().collect(),
                 service_level_include_flow_outs: args.service_level_include_flow_outs,
                 service_level_exclude_short_abandons: !args.service_level_keep_short_abandons,
+                service_level_goal_pct: args.service_level_goal,
                 ..ReportParams::for_interval(&args.interval)
             };
             params.bind()?;
@@ -127,6 +139,7 @@ pub(crate) async fn run(
                 args.out.as_deref(),
                 args.format,
                 None,
+                args.names_file.as_deref(),
             )
             .await?;
             Ok(finish(&outcomes))
@@ -137,8 +150,10 @@ pub(crate) async fn run(
                 "csv" => Format::Csv,
                 "parquet" => Format::Parquet,
                 "json" => Format::Json,
+                "html" => Format::Html,
+                "table" | "txt" => Format::Table,
                 other => anyhow::bail!(
-                    "{}: format {other:?} is not one of csv, parquet, json",
+                    "{}: format {other:?} is not one of csv, parquet, json, html, table",
                     file.display()
                 ),
             };
@@ -167,7 +182,23 @@ pub(crate) async fn run(
             }
             let mut outcomes = Vec::new();
             for (reports, params, out) in plans {
-                outcomes.extend(execute(&lake, &reports, &params, Some(&out), format, None).await?);
+                let names = job.names.as_ref().map(|n| {
+                    file.parent()
+                        .filter(|_| n.is_relative())
+                        .map_or(n.clone(), |dir| dir.join(n))
+                });
+                outcomes.extend(
+                    execute(
+                        &lake,
+                        &reports,
+                        &params,
+                        Some(&out),
+                        format,
+                        None,
+                        names.as_deref(),
+                    )
+                    .await?,
+                );
             }
             Ok(finish(&outcomes))
         }
@@ -175,7 +206,10 @@ pub(crate) async fn run(
 }
 
 /// Runs `reports`, writing files under `out` or printing them; prints a summary line each.
-/// Printed results show at most `print_rows` rows each.
+/// Printed results show at most `print_rows` rows each. Every result gains the names of the
+/// ids it shows (the lake's directory, else `names_file`, else the exports); the table and
+/// HTML outputs write numbers as people do, and HTML makes one file of the whole run
+/// (`report.html` under `out`, or `out` itself when it ends in `.html`; stdout without it).
 pub(crate) async fn execute(
     lake: &Lake,
     reports: &[Report],
@@ -183,43 +217,101 @@ pub(crate) async fn execute(
     out: Option<&Path>,
     format: Format,
     print_rows: Option<usize>,
+    names_file: Option<&Path>,
 ) -> anyhow::Result<Vec<ReportOutcome>> {
     let ctx = crate::catalog::open(lake).await?;
+    let names = Names::load(&ctx, names_file).await?;
+    let tz: chrono_tz::Tz = params.tz.parse().unwrap_or(chrono_tz::Tz::UTC);
     let extension = match format {
         Format::Table => "txt",
         Format::Csv => "csv",
         Format::Json => "json",
         Format::Ndjson => "ndjson",
         Format::Parquet => "parquet",
+        Format::Html => "html",
     };
-    let outcomes = run_all(&ctx, reports, params, |report, batches, schema| match out {
-        Some(dir) => {
-            let path = dir.join(format!("{}.{extension}", report.name));
-            output::write_file(format, &schema, batches, &path)?;
-            Ok(Some(path))
-        }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "== {}: {}", report.name, report.summary())?;
-            let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-            let shown_rows = print_rows.map_or(total, |limit| limit.min(total));
-            let first_rows;
-            let shown = if shown_rows < total {
-                first_rows =
-                    [arrow::compute::concat_batches(&schema, batches)?.slice(0, shown_rows)];
-                &first_rows[..]
-            } else {
-                batches
-            };
-            output::write(Format::Table, &schema, shown, &mut stdout)?;
-            if shown_rows < total {
-                writeln!(stdout, "({total} rows, {shown_rows} shown)")?;
+    let mut sections = Vec::new();
+    let mut outcomes = run_all(&ctx, reports, params, |report, batches, schema| {
+        let batch = names.decorate(&arrow::compute::concat_batches(&schema, batches)?)?;
+        match (format, out) {
+            (Format::Html, _) => {
+                sections.push(Section {
+                    report: report.name.clone(),
+                    summary: report.summary(),
+                    batch,
+                });
+                Ok(None)
             }
-            Ok(None)
+            (Format::Table, Some(dir)) => {
+                let path = dir.join(format!("{}.txt", report.name));
+                let text = text_table(&[readable(&batch)?], tz)?;
+                output::write_bytes(&path, text.as_bytes())?;
+                Ok(Some(path))
+            }
+            (_, Some(dir)) => {
+                let path = dir.join(format!("{}.{extension}", report.name));
+                output::write_file(format, &batch.schema(), &[batch], &path)?;
+                Ok(Some(path))
+            }
+            (_, None) => {
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "== {}: {}", report.name, report.summary())?;
+                let total = batch.num_rows();
+                let shown_rows = print_rows.map_or(total, |limit| limit.min(total));
+                let shown = readable(&batch.slice(0, shown_rows))?;
+                write!(stdout, "{}", text_table(&[shown], tz)?)?;
+                if shown_rows < total {
+                    writeln!(stdout, "({total} rows, {shown_rows} shown)")?;
+                }
+                Ok(None)
+            }
         }
     })
     .await?;
+    if format == Format::Html {
+        let document = html::document(params, &provenance(lake)?, &sections)?;
+        match out {
+            Some(out) => {
+                let path = if out.extension().is_some_and(|e| e == "html") {
+                    out.to_path_buf()
+                } else {
+                    out.join("report.html")
+                };
+                output::write_bytes(&path, document.as_bytes())?;
+                for o in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+                    o.output = Some(path.clone());
+                }
+            }
+            None => std::io::stdout().lock().write_all(document.as_bytes())?,
+        }
+    }
     Ok(outcomes)
+}
+
+/// `batch` without the id columns whose names it shows (people read the names; the machine
+/// outputs keep both).
+fn readable(batch: &arrow::array::RecordBatch) -> anyhow::Result<arrow::array::RecordBatch> {
+    let schema = batch.schema();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| {
+            crate::present::names::name_column_of(schema.field(i).name())
+                .is_none_or(|(_, named)| schema.field_with_name(&named).is_err())
+        })
+        .collect();
+    Ok(batch.project(&keep)?)
+}
+
+/// What the HTML header says about the lake: its version, when it was committed, and how far
+/// `convlake pull` brought Genesys's data.
+fn provenance(lake: &Lake) -> anyhow::Result<html::Provenance> {
+    let latest = crate::lake::log::latest_record(lake)?;
+    Ok(html::Provenance {
+        lake: lake.describe("").display().to_string(),
+        version: latest.as_ref().map(|r| r.version),
+        committed_at: latest.map(|r| r.committed_at),
+        watermark: crate::cli::pull_cmd::stored_watermark(lake)?
+            .map(crate::model::format_timestamp),
+    })
 }
 
 fn finish(outcomes: &[ReportOutcome]) -> ExitCode {

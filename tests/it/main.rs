@@ -15,6 +15,7 @@ mod pg_bounds;
 mod pg_clients;
 mod pull;
 mod reference;
+mod report_html;
 mod reports;
 mod roundtrip;
 mod s3;
