@@ -21,6 +21,13 @@ pub(crate) struct DemoArgs {
     /// Time zone of the report buckets.
     #[arg(long, default_value = "America/New_York")]
     tz: String,
+    /// The names of the sample org's directory (CSV kind,id,name; default: `names.csv` in
+    /// the input directory, when there is one).
+    #[arg(long, value_name = "FILE")]
+    names: Option<PathBuf>,
+    /// Where the reports also go as one HTML file with charts.
+    #[arg(long, default_value = "demo-report.html", value_name = "FILE")]
+    html: PathBuf,
 }
 
 const QUESTIONS: &[(&str, &str)] = &[
@@ -86,16 +93,43 @@ pub(crate) async fn run(lake: &crate::storage::Lake, args: &DemoArgs) -> anyhow:
         granularity: "P1D".into(),
         ..ReportParams::for_interval(&args.interval)
     };
-    let outcomes = execute(
+    let names = args
+        .names
+        .clone()
+        .or_else(|| Some(args.input.join("names.csv")).filter(|p| p.is_file()));
+    let all = discover_reports(None)?;
+    let mut outcomes = execute(
         lake,
-        &discover_reports(None)?,
+        &all,
         &params,
         None,
         Format::Table,
         Some(8),
-        None,
+        names.as_deref(),
     )
     .await?;
+    outln!("\n# 4. the same reports as one HTML file, hourly")?;
+    let hourly = ReportParams {
+        granularity: "PT1H".into(),
+        ..params
+    };
+    let html = execute(
+        lake,
+        &all,
+        &hourly,
+        Some(&args.html),
+        Format::Html,
+        None,
+        names.as_deref(),
+    )
+    .await?;
+    if html.iter().all(|o| o.error.is_none()) {
+        outln!(
+            "open {} in a browser (it needs no network)",
+            args.html.display()
+        )?;
+    }
+    outcomes.extend(html);
     let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
     for o in outcomes.iter().filter(|o| o.error.is_some()) {
         eprintln!(

@@ -136,6 +136,18 @@ pub fn write_file(
         write(format, schema, batches, &mut buffered)?;
         buffered.flush()?;
     }
+    publish(temp, path)
+}
+
+/// Makes the temporary file readable as a file a user writes is (a temporary file is
+/// private), syncs it and renames it to `path`.
+fn publish(temp: tempfile::NamedTempFile, path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     temp.as_file().sync_all()?;
     temp.persist(path)?;
     Ok(())
@@ -150,7 +162,5 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
     temp.as_file_mut().write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path)?;
-    Ok(())
+    publish(temp, path)
 }

@@ -358,11 +358,11 @@ mod tests {
         .unwrap();
         let table = text_table(&[batch], "Europe/Berlin".parse().unwrap()).unwrap();
         assert!(
-            table.contains("| Sales   | 12,345 | 0:12:07 | 2026-11-01 01:00 |"),
+            table.contains("| Sales   |  12,345 | 0:12:07 | 2026-11-01 01:00 |"),
             "{table}"
         );
         assert!(
-            table.contains("| Support |      0 |       - | 2026-11-01 01:30 |"),
+            table.contains("| Support |       0 |       - | 2026-11-01 01:30 |"),
             "{table}"
         );
     }

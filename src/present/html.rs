@@ -333,7 +333,7 @@ fn tiles(queues: Option<&Queues>, agents: Option<&Vec<Agent>>, params: &ReportPa
         tiles.push(("Answered", count(t.answered as i128)));
         tiles.push(("Service level", t.level(params).map_or("-".into(), percent)));
         tiles.push((
-            "Abandoned",
+            "Abandon rate",
             ratio(100.0 * t.abandoned, t.offered).map_or("-".into(), percent),
         ));
         tiles.push((

@@ -161,7 +161,7 @@ fn generate_ingest_query_report() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let queue = std::fs::read_to_string(reports.join("queue_performance.csv")).unwrap();
     assert!(
-        queue.starts_with("queue_id,interval_start,offered,answered,abandoned"),
+        queue.starts_with("queue_id,queue_name,interval_start,offered,answered,abandoned"),
         "{queue}"
     );
     assert!(queue.lines().count() > 10);
