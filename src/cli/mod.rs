@@ -116,6 +116,12 @@ struct GenerateArgs {
     /// Conversations per page (page formats).
     #[arg(long, default_value_t = 100)]
     page_size: usize,
+    /// Queues of the synthetic center.
+    #[arg(long, default_value_t = 12)]
+    queues: usize,
+    /// Agents of the synthetic center.
+    #[arg(long, default_value_t = 60)]
+    agents: usize,
 }
 
 /// Runs the command line; the exit code says whether everything went well.
@@ -176,10 +182,12 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         days: args.days,
         reexport_share: args.reexport_share,
         in_progress_share: args.in_progress_share,
+        queues: args.queues,
+        agents: args.agents,
     };
     let summary = write_export(&options, args.format, args.page_size, args.gzip, &args.out)?;
     if let Some(path) = &args.names {
-        let names = crate::generate::Center::new(args.seed).names_csv();
+        let names = crate::generate::Center::sized(args.seed, args.queues, args.agents).names_csv();
         std::fs::write(path, names)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }

@@ -125,18 +125,23 @@ pub fn write_file(
     batches: &[RecordBatch],
     path: &Path,
 ) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = temp_beside(path)?;
     {
         let mut buffered = std::io::BufWriter::new(temp.as_file_mut());
         write(format, schema, batches, &mut buffered)?;
         buffered.flush()?;
     }
     publish(temp, path)
+}
+
+/// A temporary file in the directory of `path` (made if missing), to be renamed to it.
+fn temp_beside(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    Ok(tempfile::NamedTempFile::new_in(dir)?)
 }
 
 /// Makes the temporary file readable as a file a user writes is (a temporary file is
@@ -155,12 +160,7 @@ fn publish(temp: tempfile::NamedTempFile, path: &Path) -> anyhow::Result<()> {
 
 /// Writes `bytes` to `path` atomically, as [`write_file`] does.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = temp_beside(path)?;
     temp.as_file_mut().write_all(bytes)?;
     publish(temp, path)
 }

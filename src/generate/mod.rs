@@ -51,6 +51,10 @@ pub struct GenerateOptions {
     pub reexport_share: f64,
     /// Share of conversations (0..1) still in progress at export time.
     pub in_progress_share: f64,
+    /// Queues of the center.
+    pub queues: usize,
+    /// Agents of the center.
+    pub agents: usize,
 }
 
 impl Default for GenerateOptions {
@@ -63,6 +67,8 @@ impl Default for GenerateOptions {
             days: 7,
             reexport_share: 0.0,
             in_progress_share: 0.02,
+            queues: 12,
+            agents: 60,
         }
     }
 }
@@ -78,7 +84,7 @@ pub struct Generated {
 
 /// The conversations of `options`, in start order.
 pub fn conversations(options: &GenerateOptions) -> impl Iterator<Item = Generated> + '_ {
-    let center = Center::new(options.seed);
+    let center = Center::sized(options.seed, options.queues, options.agents);
     let mut rng = Rng::new(options.seed);
     let period = i64::from(options.days.max(1)) * 86_400_000;
     let step = period / options.conversations.max(1) as i64;

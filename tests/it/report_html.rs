@@ -329,7 +329,7 @@ fn the_html_report_renders_offline_in_a_browser_with_its_charts_and_names_and_pr
         "Offered",
         "Answered",
         "Service level",
-        "Abandoned",
+        "Abandon rate",
         "ASA",
         "AHT",
     ] {

@@ -357,6 +357,65 @@ async fn the_other_eight_reports_match_values_worked_out_by_hand() {
     assert_eq!(by_hand, every);
 }
 
+/// The HTML report of the fixture, byte for byte (the lake's commit time and path fixed):
+/// a change to what it shows or how is seen in review, and blessed with CONVLAKE_BLESS=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_of_the_fixture_matches_its_golden_file() {
+    use convlake::present::html::{document, Provenance, Section};
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
+        .await
+        .unwrap();
+    let names = convlake::present::names::Names::load(&ctx, None)
+        .await
+        .unwrap();
+    let params = ReportParams {
+        tz: "America/New_York".into(),
+        granularity: "PT1H".into(),
+        ..day_params()
+    };
+    let bound = params.bind().unwrap();
+    let mut sections = Vec::new();
+    for report in reports(None).unwrap() {
+        let batches = run_one(&ctx, &report, &bound).await.unwrap();
+        let schema = batches[0].schema();
+        let batch = arrow::compute::concat_batches(&schema, &batches).unwrap();
+        sections.push(Section {
+            report: report.name.clone(),
+            summary: report.summary(),
+            batch: names.decorate(&batch).unwrap(),
+        });
+    }
+    let provenance = Provenance {
+        lake: "tests/fixtures/reports".into(),
+        version: Some(1),
+        committed_at: Some("2026-11-03T06:00:00.000Z".into()),
+        watermark: None,
+    };
+    let got = document(&params, &provenance, &sections).unwrap();
+    let path = repo().join("tests/golden/reports/report.html");
+    if std::env::var_os("CONVLAKE_BLESS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: bless with CONVLAKE_BLESS=1", path.display()));
+    assert!(
+        got == want,
+        "the HTML report differs from {}",
+        path.display()
+    );
+    // What the fixture's hand-worked values look like on the page.
+    for shown in [
+        "<figcaption>Sales</figcaption>",
+        r#"data-tile="Offered">5<"#,
+        r#"data-tile="Service level">33.3%<"#,
+        r#"data-tile="ASA">0:00:20<"#,
+        r#"data-tile="AHT">0:01:45<"#,
+    ] {
+        assert!(got.contains(shown), "{shown}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_report_matches_its_golden_result() {
     let dir = tempfile::tempdir().unwrap();
