@@ -5,6 +5,7 @@
 # same for a second pull (the three-day refetch of a nightly run).
 #
 #   benches/compare/pull.sh [CONVERSATIONS_PER_DAY] [DAYS] [WORKDIR]     (default 300, 30)
+#   PULL_ARGS="--jobs 1" passes options to both pulls.
 #
 # Needs the Genesys SDK in a Python environment: the tests' one under the target directory
 # (made by the first run of the test suite), or PYTHON naming another.
@@ -52,5 +53,5 @@ print(f"{label}: {n} conversations in {b - a:.1f} s ({n / (b - a):.0f}/s), {summ
       f"new {summary['conversations_new']}, unchanged {summary['conversations_unchanged']}, peak RSS {rss / 1024:.0f} MB")
 PY
 }
-run "first pull (the month)" --since 2026-10-01
-run "second pull (refetch P3D)"
+run "first pull (the month)" --since 2026-10-01 ${PULL_ARGS:-}
+run "second pull (refetch P3D)" ${PULL_ARGS:-}

@@ -55,6 +55,10 @@ pub(crate) struct PullArgs {
     /// never data: the next pull fetches it again).
     #[arg(long, default_value = "256M", value_name = "SIZE")]
     commit_size: String,
+    /// Detail jobs run at once (Genesys bounds the concurrent jobs of an org; a few is
+    /// enough to keep the ingest busy).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    jobs: usize,
     /// Conversations per results page.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     page_size: u32,
@@ -155,6 +159,7 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
     let follow_open = duration_ms(&args.follow_open, "--follow-open")?;
     let slice = duration_ms(&args.slice, "--slice")?.max(60_000);
     let page_size = args.page_size.clamp(1, 10_000);
+    let jobs = args.jobs.clamp(1, 8);
     let client = Client::new(
         endpoints,
         credentials,
@@ -221,14 +226,20 @@ pub(crate) fn run_pull(lake: &Lake, args: &PullArgs) -> anyhow::Result<ExitCode>
     let outcome = std::thread::scope(|scope| {
         let (client, runtime, slices) = (&client, &runtime, &slices);
         let spool = spool_dir.path();
+        // Up to --jobs detail jobs run at once; their slices arrive in order.
         scope.spawn(move || {
-            for slice in slices {
-                let fetched = runtime.block_on(fetch_slice(client, slice, page_size, spool));
-                let failed = fetched.is_err();
-                if sender.send(fetched).is_err() || failed {
-                    return;
+            use futures::StreamExt;
+            runtime.block_on(async {
+                let mut fetched = futures::stream::iter(slices)
+                    .map(|slice| fetch_slice(client, slice, page_size, spool))
+                    .buffered(jobs);
+                while let Some(one) = fetched.next().await {
+                    let failed = one.is_err();
+                    if sender.send(one).is_err() || failed {
+                        return;
+                    }
                 }
-            }
+            })
         });
         let mut batch: Vec<Spooled> = Vec::new();
         let mut waited = std::time::Instant::now();

@@ -111,11 +111,13 @@ impl Client {
         &self.endpoints.api
     }
 
-    /// A valid access token: the current one, or a new one when it is due (or `renew`).
-    async fn token(&self, renew: bool) -> anyhow::Result<String> {
+    /// A valid access token: the current one, or a new one when it is due or when it is
+    /// `refused` (a token another request already renewed is not renewed again: requests
+    /// running at once that all met the revoked token log in once).
+    async fn token(&self, refused: Option<&str>) -> anyhow::Result<String> {
         let mut token = self.token.lock().await;
         if let Some(t) = token.as_ref() {
-            if !renew && Instant::now() < t.renew_at {
+            if refused != Some(t.value.as_str()) && Instant::now() < t.renew_at {
                 return Ok(t.value.clone());
             }
         }
@@ -207,7 +209,7 @@ impl Client {
         let (mut attempt, mut throttled, mut renewed) = (0u32, 0u32, false);
         loop {
             self.pace().await;
-            let token = self.token(false).await?;
+            let token = self.token(None).await?;
             let mut request = self.http.request(method.clone(), &url).bearer_auth(&token);
             if let Some(body) = body {
                 request = request
@@ -242,7 +244,7 @@ impl Client {
                 }
                 401 if !renewed => {
                     renewed = true;
-                    self.token(true).await?;
+                    self.token(Some(&token)).await?;
                     attempt = attempt.saturating_sub(1);
                     continue;
                 }

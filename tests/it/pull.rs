@@ -240,6 +240,21 @@ fn a_pull_fills_the_lake_as_an_ingest_of_the_window_through_throttling_and_a_rev
             "{interval} passes the availability"
         );
     }
+    // Two jobs at once (--jobs 2, the default): the second is submitted before the first is
+    // deleted, and the revoked token meant one new login, not one per job in flight.
+    let at = |method: &str, nth: usize| {
+        requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r["method"] == method && r["path"].as_str().unwrap().contains("/details/jobs")
+            })
+            .filter(|(_, r)| method != "POST" || r["path"] == jobs)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .unwrap()
+    };
+    assert!(at("POST", 1) < at("DELETE", 0), "jobs ran one at a time");
     // A throttled DELETE is logged again when it is retried: jobs are counted by path.
     let deleted: std::collections::BTreeSet<&str> = requests
         .iter()
