@@ -122,6 +122,10 @@ struct GenerateArgs {
     /// Agents of the synthetic center.
     #[arg(long, default_value_t = 60)]
     agents: usize,
+    /// The order of the main export: `start` (by conversationStart) or `interleaved` (the
+    /// whole period mixed through the file, as concatenated overlapping exports are).
+    #[arg(long, value_enum, default_value = "start")]
+    order: crate::generate::Order,
 }
 
 /// Runs the command line; the exit code says whether everything went well.
@@ -184,6 +188,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         in_progress_share: args.in_progress_share,
         queues: args.queues,
         agents: args.agents,
+        order: args.order,
     };
     let summary = write_export(&options, args.format, args.page_size, args.gzip, &args.out)?;
     if let Some(path) = &args.names {

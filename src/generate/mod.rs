@@ -55,7 +55,25 @@ pub struct GenerateOptions {
     pub queues: usize,
     /// Agents of the center.
     pub agents: usize,
+    /// The order of the main export: by start, or interleaved as a concatenation of
+    /// overlapping exports gives it (every month of the period mixed through the file).
+    pub order: Order,
 }
+
+/// The order conversations are written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// By `conversationStart`, as a detail job ordered by start returns them.
+    #[default]
+    Start,
+    /// The same conversations with the whole period mixed through the file: the i-th of
+    /// every [`INTERLEAVE`] in start order goes to the i-th run, and the runs follow each
+    /// other (so neighbours in the file are a period's length / `INTERLEAVE` apart).
+    Interleaved,
+}
+
+/// Runs of an interleaved export.
+pub const INTERLEAVE: usize = 64;
 
 impl Default for GenerateOptions {
     fn default() -> Self {
@@ -69,6 +87,7 @@ impl Default for GenerateOptions {
             in_progress_share: 0.02,
             queues: 12,
             agents: 60,
+            order: Order::Start,
         }
     }
 }
@@ -144,8 +163,16 @@ pub fn write_export(
     let later_out = reexport_path(out, format, gzip);
     let mut main = ExportWriter::new(format, page_size, gzip, out.to_path_buf())?;
     let mut later = None;
+    // Interleaved: the main copies are spooled to runs (memory stays flat), then replayed.
+    let mut runs = match options.order {
+        Order::Start => None,
+        Order::Interleaved => Some(Runs::new(out)?),
+    };
     for generated in conversations(options) {
-        main.push(&generated.first)?;
+        match runs.as_mut() {
+            Some(runs) => runs.push(&generated.first)?,
+            None => main.push(&generated.first)?,
+        }
         summary.conversations += 1;
         if let Some(copy) = generated.later {
             if later.is_none() {
@@ -159,6 +186,9 @@ pub fn write_export(
             later.as_mut().expect("just set").push(&copy)?;
             summary.reexported += 1;
         }
+    }
+    if let Some(runs) = runs {
+        runs.replay(&mut main)?;
     }
     for writer in std::iter::once(main).chain(later) {
         let (files, bytes) = writer.finish()?;
@@ -245,9 +275,14 @@ impl ExportWriter {
     }
 
     fn push(&mut self, c: &GenConversation) -> Result<()> {
+        self.push_json(&serde_json::to_vec(c)?)
+    }
+
+    /// Writes one conversation already serialized (one line of JSON, no newline).
+    fn push_json(&mut self, json: &[u8]) -> Result<()> {
         match self.format {
             ExportFormat::Ndjson => {
-                let mut line = serde_json::to_vec(c)?;
+                let mut line = json.to_vec();
                 line.push(b'\n');
                 self.bytes += line.len() as u64;
                 let out = self.ndjson.as_mut().expect("ndjson writer");
@@ -257,7 +292,7 @@ impl ExportWriter {
             _ => {
                 self.page
                     .push(if self.page_count == 0 { b'[' } else { b',' });
-                serde_json::to_writer(&mut self.page, c)?;
+                self.page.extend_from_slice(json);
                 self.page_count += 1;
                 if self.page_count == self.page_size {
                     self.flush_page(false)?;
@@ -319,6 +354,66 @@ impl ExportWriter {
     }
 }
 
+/// The runs of an interleaved export, spooled to temporary files beside the output.
+struct Runs {
+    dir: tempfile::TempDir,
+    files: Vec<BufWriter<std::fs::File>>,
+    next: usize,
+}
+
+impl Runs {
+    fn new(out: &Path) -> Result<Runs> {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot make", parent, e))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".convlake-generate-")
+            .tempdir_in(parent)
+            .map_err(|e| Error::io("cannot make a spool directory in", parent, e))?;
+        let files = (0..INTERLEAVE)
+            .map(|i| {
+                let path = dir.path().join(format!("run-{i:03}.ndjson"));
+                std::fs::File::create(&path)
+                    .map(BufWriter::new)
+                    .map_err(|e| Error::io("cannot write", &path, e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Runs {
+            dir,
+            files,
+            next: 0,
+        })
+    }
+
+    fn push(&mut self, c: &GenConversation) -> Result<()> {
+        let file = &mut self.files[self.next % INTERLEAVE];
+        self.next += 1;
+        serde_json::to_writer(&mut *file, c)?;
+        file.write_all(b"\n")
+            .map_err(|e| Error::io("cannot write", self.dir.path(), e))
+    }
+
+    fn replay(self, out: &mut ExportWriter) -> Result<()> {
+        use std::io::BufRead;
+        for (i, file) in self.files.into_iter().enumerate() {
+            file.into_inner()
+                .map_err(|e| Error::io("cannot write", self.dir.path(), e.into_error()))?;
+            let path = self.dir.path().join(format!("run-{i:03}.ndjson"));
+            let read =
+                std::fs::File::open(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            for line in std::io::BufReader::new(read).split(b'\n') {
+                let line = line.map_err(|e| Error::io("cannot read", &path, e))?;
+                if !line.is_empty() {
+                    out.push_json(&line)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The export of `options` as NDJSON text, for tests.
 pub fn ndjson_string(options: &GenerateOptions) -> String {
     let mut out = String::new();
@@ -327,4 +422,45 @@ pub fn ndjson_string(options: &GenerateOptions) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interleaved_export_holds_the_same_conversations_out_of_start_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |order: Order, name: &str| {
+            let out = dir.path().join(name);
+            let options = GenerateOptions {
+                conversations: 500,
+                days: 60,
+                order,
+                ..GenerateOptions::default()
+            };
+            write_export(&options, ExportFormat::Ndjson, 100, false, &out).unwrap();
+            std::fs::read_to_string(out).unwrap()
+        };
+        let sorted = write(Order::Start, "sorted.ndjson");
+        let mixed = write(Order::Interleaved, "mixed.ndjson");
+        let start = |line: &str| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["conversationStart"].as_str().unwrap().to_string()
+        };
+        let starts: Vec<String> = mixed.lines().map(start).collect();
+        assert!(sorted.lines().map(start).collect::<Vec<_>>().is_sorted());
+        assert!(!starts.is_sorted());
+        // Neighbours are about 60 days / 64 apart: the months alternate through the file.
+        let months: Vec<&str> = starts.iter().map(|s| &s[..7]).collect();
+        let changes = months.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(changes > 100, "{changes} month changes");
+        let mut a: Vec<&str> = sorted.lines().collect();
+        let mut b: Vec<&str> = mixed.lines().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert!(a == b, "the same records");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "the spool is gone");
+    }
 }
