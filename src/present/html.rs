@@ -128,6 +128,12 @@ fn freshness(p: &Provenance) -> String {
     text
 }
 
+/// The local date of an instant in `tz` (`2026-11-03`).
+fn local_date(ms: i64, tz: Tz) -> String {
+    let time = local_time(ms, tz, false);
+    time.split(' ').next().unwrap_or(&time).to_string()
+}
+
 /// A report's name as a heading.
 fn title(report: &str) -> String {
     label(report)
@@ -456,7 +462,7 @@ fn queue_section(q: &Queues, params: &ReportParams) -> String {
         .starts
         .iter()
         .map(|&s| {
-            let local_day = local_time(s, q.tz, false)[..10].to_string();
+            let local_day = local_date(s, q.tz);
             (local_day != last_day).then(|| {
                 last_day = local_day.clone();
                 local_day
@@ -674,7 +680,7 @@ fn daily_section(batch: &RecordBatch, tz: Tz) -> anyhow::Result<String> {
     }
     let bars: Vec<(String, f64)> = by_day
         .into_iter()
-        .map(|(d, n)| (local_time(d, tz, false)[..10].to_string(), n))
+        .map(|(d, n)| (local_date(d, tz), n))
         .collect();
     let mut out = svg::columns("Conversations by day", &bars, svg::ANSWERED);
     out.push_str(&plain_table(batch, tz)?);
