@@ -1,7 +1,8 @@
-//! The synthetic center's directory as an org's API would give it: the names of its users,
-//! queues, wrap-up codes, flows and divisions (exports carry only the ids of most of them).
+//! The synthetic center's cast (its queues, agents, flows, codes, sized by the caller) and its
+//! directory as an org's API would give it: the names of its users, queues, wrap-up codes, flows
+//! and divisions (exports carry only the ids of most of them).
 
-use super::Center;
+use super::{Center, Rng, FIRST_NAMES, FLOW_NAMES, LAST_NAMES, QUEUE_NAMES};
 
 /// Names of the wrap-up codes (exports carry only their ids).
 const WRAP_UP_NAMES: &[&str] = &[
@@ -55,5 +56,52 @@ fn csv_field(text: &str) -> String {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_string()
+    }
+}
+
+impl Center {
+    /// A center of 12 queues and 60 agents, fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Center::sized(seed, QUEUE_NAMES.len(), 60)
+    }
+
+    /// A center of `queues` queues and `agents` agents (at least one of each), fixed by
+    /// `seed`; the first 12 queues and 60 agents are those of [`Center::new`].
+    pub fn sized(seed: u64, queues: usize, agents: usize) -> Self {
+        let mut rng = Rng::new(seed ^ 0xC0FFEE);
+        let teams: Vec<String> = (0..5).map(|_| rng.uuid()).collect();
+        Center {
+            queues: (0..queues.max(1))
+                .map(|i| {
+                    let name = QUEUE_NAMES
+                        .get(i)
+                        .map_or_else(|| format!("Queue {}", i + 1), |n| n.to_string());
+                    (rng.uuid(), name)
+                })
+                .collect(),
+            agents: (0..agents.max(1))
+                .map(|i| {
+                    let mut name = format!(
+                        "{} {}",
+                        FIRST_NAMES[i % FIRST_NAMES.len()],
+                        LAST_NAMES[i % LAST_NAMES.len()]
+                    );
+                    // Past the first 60 the pairs repeat: a number tells them apart.
+                    if i >= 60 {
+                        name.push_str(&format!(" {}", i + 1));
+                    }
+                    (rng.uuid(), name, teams[i % teams.len()].clone())
+                })
+                .collect(),
+            flows: FLOW_NAMES
+                .iter()
+                .map(|n| (rng.uuid(), n.to_string()))
+                .collect(),
+            edges: (0..4).map(|_| rng.uuid()).collect(),
+            divisions: (0..2).map(|_| rng.uuid()).collect(),
+            wrap_up_codes: (0..15).map(|_| rng.uuid()).collect(),
+            skills: (0..10).map(|_| rng.uuid()).collect(),
+            forms: (0..3).map(|_| rng.uuid()).collect(),
+        }
     }
 }
