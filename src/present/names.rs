@@ -169,6 +169,8 @@ pub fn readable_id(id: &str) -> String {
 /// RFC 4180 says), kinds as in [`KINDS`] (`agent` for `user`, `wrap_up` for `wrapup` too).
 pub fn read_names_file(path: &Path) -> Result<Vec<(String, String, String)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    // Excel's "CSV UTF-8" starts with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let bad = |line: usize, what: String| {
         Error::Usage(format!(
             "{} line {line}: {what} (a names file is CSV kind,id,name with kind one of {})",
@@ -177,7 +179,7 @@ pub fn read_names_file(path: &Path) -> Result<Vec<(String, String, String)>> {
         ))
     };
     let mut out = Vec::new();
-    for (i, record) in csv_records(&text).into_iter().enumerate() {
+    for (i, record) in csv_records(text).into_iter().enumerate() {
         let line = record.0;
         let fields = record.1;
         if fields.iter().all(|f| f.trim().is_empty()) {
