@@ -291,14 +291,7 @@ pub(crate) async fn execute(
 /// `batch` without the id columns whose names it shows (people read the names; the machine
 /// outputs keep both).
 fn readable(batch: &arrow::array::RecordBatch) -> anyhow::Result<arrow::array::RecordBatch> {
-    let schema = batch.schema();
-    let keep: Vec<usize> = (0..schema.fields().len())
-        .filter(|&i| {
-            crate::present::names::name_column_of(schema.field(i).name())
-                .is_none_or(|(_, named)| schema.field_with_name(&named).is_err())
-        })
-        .collect();
-    Ok(batch.project(&keep)?)
+    Ok(batch.project(&crate::present::names::readable_columns(&batch.schema()))?)
 }
 
 /// What the HTML header says about the lake: its version, when it was committed, and how far

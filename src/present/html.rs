@@ -57,7 +57,7 @@ pub fn document(
     let mut body = String::new();
     let (start, end) = crate::functions::parse_interval(&params.interval).unwrap_or((0, 0));
     let find = |name: &str| sections.iter().find(|s| s.report == name);
-    let queues = find("queue_performance").map(|s| queue_totals(&s.batch, tz, params));
+    let queues = find("queue_performance").map(|s| queue_totals(&s.batch, tz));
     let agents = find("agent_performance").map(|s| agent_totals(&s.batch));
 
     let _ = write!(
@@ -76,7 +76,7 @@ pub fn document(
             body,
             r#"<section id="{0}"><h2>{1}</h2><p class="what">{2}</p>"#,
             escape(&section.report),
-            escape(&title(&section.report)),
+            escape(&label(&section.report)),
             escape(&section.summary)
         );
         match section.report.as_str() {
@@ -134,11 +134,6 @@ fn local_date(ms: i64, tz: Tz) -> String {
     time.split(' ').next().unwrap_or(&time).to_string()
 }
 
-/// A report's name as a heading.
-fn title(report: &str) -> String {
-    label(report)
-}
-
 /// One queue's totals over the interval, and its intervals.
 #[derive(Debug, Default)]
 struct Queue {
@@ -192,7 +187,7 @@ struct Queues {
     tz: Tz,
 }
 
-fn queue_totals(batch: &RecordBatch, tz: Tz, _params: &ReportParams) -> Queues {
+fn queue_totals(batch: &RecordBatch, tz: Tz) -> Queues {
     let ids = strings(batch, "queue_id");
     let names = strings(batch, "queue_name");
     let starts = column(batch, "interval_start")
@@ -691,13 +686,7 @@ fn daily_section(batch: &RecordBatch, tz: Tz) -> anyhow::Result<String> {
 /// write them, at most [`MAX_ROWS`] rows.
 fn plain_table(batch: &RecordBatch, tz: Tz) -> anyhow::Result<String> {
     let schema = batch.schema();
-    let shown: Vec<usize> = (0..schema.fields().len())
-        .filter(|&i| {
-            let name = schema.field(i).name();
-            super::names::name_column_of(name)
-                .is_none_or(|(_, named)| schema.field_with_name(&named).is_err())
-        })
-        .collect();
+    let shown = super::names::readable_columns(&schema);
     let cells = shown
         .iter()
         .map(|&i| Cells::new(schema.field(i).name(), batch.column(i).as_ref(), tz))

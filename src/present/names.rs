@@ -121,6 +121,17 @@ impl Names {
     }
 }
 
+/// The columns of `schema` a person reads: all but the id columns whose name column is there
+/// too (the machine outputs keep both).
+pub fn readable_columns(schema: &Schema) -> Vec<usize> {
+    (0..schema.fields().len())
+        .filter(|&i| {
+            name_column_of(schema.field(i).name())
+                .is_none_or(|(_, named)| schema.field_with_name(&named).is_err())
+        })
+        .collect()
+}
+
 /// The kind of names an id column holds and the name column that goes beside it.
 pub fn name_column_of(column: &str) -> Option<(&'static str, String)> {
     let pairs: [(&str, &str, &str); 6] = [

@@ -80,6 +80,13 @@ fn fixture_lake(dir: &Path) -> std::path::PathBuf {
     lake
 }
 
+/// A session over the fixture's lake, made under `dir`.
+async fn fixture_session(dir: &Path) -> datafusion::prelude::SessionContext {
+    convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir)))
+        .await
+        .unwrap()
+}
+
 fn day_params() -> ReportParams {
     ReportParams {
         granularity: "P1D".into(),
@@ -90,9 +97,7 @@ fn day_params() -> ReportParams {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kpis_match_the_hand_worked_fixture() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
-        .await
-        .unwrap();
+    let ctx = fixture_session(dir.path()).await;
     let all = reports(None).unwrap();
     let bound = day_params().bind().unwrap();
     let find = |name: &str| all.iter().find(|r| r.name == name).unwrap().clone();
@@ -224,9 +229,7 @@ async fn kpis_match_the_hand_worked_fixture() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_eight_reports_match_values_worked_out_by_hand() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
-        .await
-        .unwrap();
+    let ctx = fixture_session(dir.path()).await;
     let all = reports(None).unwrap();
     let bound = day_params().bind().unwrap();
     let mut checked = std::collections::BTreeSet::new();
@@ -363,9 +366,7 @@ async fn the_other_eight_reports_match_values_worked_out_by_hand() {
 async fn the_html_report_of_the_fixture_matches_its_golden_file() {
     use convlake::present::html::{document, Provenance, Section};
     let dir = tempfile::tempdir().unwrap();
-    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
-        .await
-        .unwrap();
+    let ctx = fixture_session(dir.path()).await;
     let names = convlake::present::names::Names::load(&ctx, None)
         .await
         .unwrap();
@@ -419,9 +420,7 @@ async fn the_html_report_of_the_fixture_matches_its_golden_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_report_matches_its_golden_result() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = convlake::catalog::open(&convlake::Lake::local(&fixture_lake(dir.path())))
-        .await
-        .unwrap();
+    let ctx = fixture_session(dir.path()).await;
     let bound = day_params().bind().unwrap();
     let golden = repo().join("tests/golden/reports");
     let bless = std::env::var_os("CONVLAKE_BLESS").is_some();
