@@ -126,6 +126,10 @@ struct GenerateArgs {
     /// whole period mixed through the file, as concatenated overlapping exports are).
     #[arg(long, value_enum, default_value = "start")]
     order: crate::generate::Order,
+    /// How much each conversation holds: `standard` (about 5 KB of JSON) or `rich` (about
+    /// 9 KB: more attributes, holds and transfers).
+    #[arg(long, value_enum, default_value = "standard")]
+    detail: crate::generate::Detail,
 }
 
 /// Runs the command line; the exit code says whether everything went well.
@@ -189,6 +193,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         queues: args.queues,
         agents: args.agents,
         order: args.order,
+        detail: args.detail,
     };
     let summary = write_export(&options, args.format, args.page_size, args.gzip, &args.out)?;
     if let Some(path) = &args.names {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use record::GenConversation;
 pub use rng::Rng;
-pub use synth::{Center, Synth, SHORT_ABANDON_MS};
+pub use synth::{Center, Detail, Synth, SHORT_ABANDON_MS};
 
 use crate::error::{Error, Result};
 use crate::model::format_timestamp;
@@ -58,6 +58,8 @@ pub struct GenerateOptions {
     /// The order of the main export: by start, or interleaved as a concatenation of
     /// overlapping exports gives it (every month of the period mixed through the file).
     pub order: Order,
+    /// How much each conversation holds.
+    pub detail: Detail,
 }
 
 /// The order conversations are written in.
@@ -88,6 +90,7 @@ impl Default for GenerateOptions {
             queues: 12,
             agents: 60,
             order: Order::Start,
+            detail: Detail::Standard,
         }
     }
 }
@@ -113,7 +116,7 @@ pub fn conversations(options: &GenerateOptions) -> impl Iterator<Item = Generate
         let day = base.div_euclid(86_400_000) * 86_400_000;
         let in_day = (base - day) as f64 / 86_400_000.0;
         let start = day + 28_800_000 + (in_day * 43_200_000.0) as i64 + rng.range(0, 999);
-        let mut synth = Synth::new(&center, Rng::new(rng.next_u64()));
+        let mut synth = Synth::new(&center, Rng::new(rng.next_u64())).with_detail(options.detail);
         let complete = synth.conversation(start);
         let end = complete.last_instant();
         if rng.chance(options.reexport_share) {
@@ -462,5 +465,36 @@ mod tests {
         assert!(a == b, "the same records");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 2, "the spool is gone");
+    }
+
+    #[test]
+    fn rich_conversations_hold_more_attributes_sessions_and_segments() {
+        let mean = |detail: Detail| {
+            let text = ndjson_string(&GenerateOptions {
+                conversations: 400,
+                detail,
+                ..GenerateOptions::default()
+            });
+            let (mut bytes, mut attributes, mut segments) = (0, 0, 0);
+            for line in text.lines() {
+                bytes += line.len();
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                for p in v["participants"].as_array().unwrap() {
+                    attributes += p["attributes"].as_object().map_or(0, |a| a.len());
+                    for s in p["sessions"].as_array().unwrap() {
+                        segments += s["segments"].as_array().map_or(0, |g| g.len());
+                    }
+                }
+            }
+            let n = 400.0;
+            (bytes as f64 / n, attributes as f64 / n, segments as f64 / n)
+        };
+        let (standard, rich) = (mean(Detail::Standard), mean(Detail::Rich));
+        assert!((4_000.0..6_500.0).contains(&standard.0), "{standard:?}");
+        assert!((8_000.0..11_000.0).contains(&rich.0), "{rich:?}");
+        assert!(
+            rich.1 > 2.0 * standard.1 && rich.2 > standard.2,
+            "{standard:?} {rich:?}"
+        );
     }
 }

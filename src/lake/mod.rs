@@ -5,14 +5,16 @@
 //! [`layout`] says where everything sits, [`files`] owns the Parquet settings and row order,
 //! [`delta`] each table's Delta face, [`log`] the cross-table commit protocol and recovery,
 //! [`snapshot`] the read side, [`upsert`] the ingest transaction, [`optimize`] compaction,
-//! [`vacuum`] the removal of what nothing needs any more; [`directory`] the names of an
-//! org's users, queues and codes that `convlake pull` keeps beside the six tables.
+//! [`merge`] the merge by start that the two share, [`vacuum`] the removal of what nothing
+//! needs any more; [`directory`] the names of an org's users, queues and codes that
+//! `convlake pull` keeps beside the six tables.
 
 pub mod delta;
 pub mod directory;
 pub mod files;
 pub mod layout;
 pub mod log;
+pub mod merge;
 pub mod optimize;
 pub mod settings;
 pub mod snapshot;

@@ -11,20 +11,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use arrow::array::{RecordBatch, UInt32Array};
-use arrow::compute::{interleave_record_batch, take_record_batch};
+use arrow::array::RecordBatch;
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{
-    batch_bytes, read_row_groups, start_order, starts, FileWriter, ROW_GROUP_ROWS,
-};
+use crate::lake::files::{batch_bytes, read_row_groups, FileWriter, ROW_GROUP_ROWS};
 use crate::lake::layout::{self, Month};
 use crate::lake::log::{self, Change, Plan};
+use crate::lake::merge::{in_start_order, merge_by_start, SortedRun};
 use crate::lake::settings::Settings;
 use crate::lake::snapshot::{self, AsOf};
 use crate::lake::{block_on, in_parallel, open_for_writing};
@@ -178,40 +173,6 @@ const MERGE_ROWS: usize = ROW_GROUP_ROWS;
 /// Bytes merged before they are handed to the file being written (raw records are large).
 const MERGE_BYTES: usize = 64 << 20;
 
-/// Rows of one input file in `conversation_start` order, a batch at a time: the file read
-/// one row group at a time, each row group put in start order (its rows are in the table's
-/// order, which for metrics groups them by name first).
-struct Run {
-    groups: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
-    /// Where the current batch is among the merge's sources.
-    source: usize,
-    starts: Vec<i64>,
-    next: usize,
-}
-
-impl Run {
-    /// The next row group of the run, in start order, or `None` at the end.
-    fn next_group(&mut self) -> Result<Option<RecordBatch>> {
-        for group in self.groups.by_ref() {
-            let group = group?;
-            if group.num_rows() == 0 {
-                continue;
-            }
-            let group = match start_order(std::slice::from_ref(&group)) {
-                None => group,
-                Some(order) => {
-                    let rows = UInt32Array::from_iter_values(order.iter().map(|&(_, r)| r as u32));
-                    take_record_batch(&group, &rows)?
-                }
-            };
-            self.starts = starts(&group).to_vec();
-            self.next = 0;
-            return Ok(Some(group));
-        }
-        Ok(None)
-    }
-}
-
 /// Merges the `files` of one month of `table` by `conversation_start` (ties: earlier file
 /// first) into new files of about `target` bytes each. Memory holds one row group of every
 /// file and one row group of output.
@@ -222,25 +183,12 @@ fn merge(
     files: &[LakeFile],
     target: u64,
 ) -> Result<Vec<LakeFile>> {
-    let mut sources: Vec<RecordBatch> = Vec::new();
-    let mut runs = Vec::new();
-    let mut heap = BinaryHeap::new();
+    // Each file read a row group at a time, each row group put in start order (its rows are
+    // in the table's order, which for metrics groups them by name first).
+    let mut runs: Vec<SortedRun> = Vec::new();
     for file in files {
-        let mut run = Run {
-            groups: Box::new(read_row_groups(
-                lake,
-                &layout::data_file(table, &file.path),
-            )?),
-            source: 0,
-            starts: Vec::new(),
-            next: 0,
-        };
-        if let Some(group) = run.next_group()? {
-            run.source = sources.len();
-            sources.push(group);
-            heap.push(Reverse((run.starts[0], runs.len())));
-            runs.push(run);
-        }
+        let groups = read_row_groups(lake, &layout::data_file(table, &file.path))?;
+        runs.push(Box::new(groups.map(|g| g.and_then(in_start_order))));
     }
     let mut out = Output {
         lake,
@@ -253,29 +201,7 @@ fn merge(
         bytes: 0,
         written: Vec::new(),
     };
-    let mut picked: Vec<(usize, usize)> = Vec::new();
-    while let Some(Reverse((_, r))) = heap.pop() {
-        let run = &mut runs[r];
-        picked.push((run.source, run.next));
-        run.next += 1;
-        if run.next < run.starts.len() {
-            heap.push(Reverse((run.starts[run.next], r)));
-        } else {
-            // The run's batch is done: take what was picked from it before it goes.
-            out.take(&sources, &mut picked)?;
-            let schema = sources[run.source].schema();
-            sources[run.source] = RecordBatch::new_empty(schema);
-            if let Some(group) = run.next_group()? {
-                run.source = sources.len();
-                sources.push(group);
-                heap.push(Reverse((run.starts[0], r)));
-            }
-        }
-        if picked.len() >= 8192 {
-            out.take(&sources, &mut picked)?;
-        }
-    }
-    out.take(&sources, &mut picked)?;
+    merge_by_start(runs, |batch| out.take(batch))?;
     out.finish()
 }
 
@@ -294,14 +220,8 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
-    /// Copies the rows `picked` (in merge order) out of `sources`.
-    fn take(&mut self, sources: &[RecordBatch], picked: &mut Vec<(usize, usize)>) -> Result<()> {
-        if picked.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&RecordBatch> = sources.iter().collect();
-        let batch = interleave_record_batch(&refs, picked)?;
-        picked.clear();
+    /// Takes the next merged rows.
+    fn take(&mut self, batch: RecordBatch) -> Result<()> {
         self.rows += batch.num_rows();
         self.bytes += batch_bytes(&batch);
         self.merged.push(batch);

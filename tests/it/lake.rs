@@ -234,9 +234,9 @@ fn listed_and_on_disk(lake: &Path) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn small_write_buffers_give_the_same_lake() {
-    // Tiny chunks, files and budget: every partition gets several files, copies of one
-    // conversation land in different files, and the losers are cut out of files already
-    // written.
+    // Tiny chunks, files and budget, input out of start order (merged from sorted runs) and
+    // a tiny target size: every partition gets several files, copies of one conversation
+    // land in different files, and the losers are cut out of files already written.
     let dir = tempfile::tempdir().unwrap();
     let options = GenerateOptions {
         conversations: 400,
@@ -261,6 +261,7 @@ fn small_write_buffers_give_the_same_lake() {
         decoder: DecoderBuilder::new().with_chunk_bytes(48 << 10),
         file_bytes: 24 << 10,
         buffer_budget: 96 << 10,
+        target_file_bytes: 16 << 10,
         writer_threads: 3,
         // Kept apart here: this test is about the files ingest writes.
         compact: None,

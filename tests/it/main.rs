@@ -9,6 +9,7 @@ mod engines;
 mod hostile;
 mod lake;
 mod optimizer;
+mod order;
 mod pg;
 mod pg_attacks;
 mod pg_bounds;

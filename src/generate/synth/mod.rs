@@ -129,10 +129,24 @@ fn phone(rng: &mut Rng) -> String {
     )
 }
 
+/// How much a conversation holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Detail {
+    /// 5 to 30 attributes, a hold in three conversations, a transfer in ten (about 5 KB of
+    /// JSON per conversation).
+    #[default]
+    Standard,
+    /// 80 to 160 attributes, holds in most conversations, a transfer in three (more sessions
+    /// and segments): about 9 KB, like the exports of centers whose flows set many
+    /// attributes.
+    Rich,
+}
+
 /// Synthesizes conversations for one center.
 pub struct Synth<'c> {
     center: &'c Center,
     rng: Rng,
+    detail: Detail,
 }
 
 struct Leg<'q> {
@@ -143,7 +157,16 @@ struct Leg<'q> {
 impl<'c> Synth<'c> {
     /// A synthesizer drawing from `rng`.
     pub fn new(center: &'c Center, rng: Rng) -> Self {
-        Synth { center, rng }
+        Synth {
+            center,
+            rng,
+            detail: Detail::Standard,
+        }
+    }
+
+    /// The same synthesizer, making conversations of `detail`.
+    pub fn with_detail(self, detail: Detail) -> Self {
+        Synth { detail, ..self }
     }
 
     /// One complete conversation starting at `start` (epoch ms).
@@ -195,9 +218,13 @@ impl<'c> Synth<'c> {
         direction: &'static str,
         start: i64,
     ) -> GenParticipant {
+        let (fewest, most) = match self.detail {
+            Detail::Standard => (5, 30),
+            Detail::Rich => (80, 160),
+        };
         let rng = &mut self.rng;
         let mut attributes = BTreeMap::new();
-        for i in 0..rng.range(5, 30) {
+        for i in 0..rng.range(fewest, most) {
             let key = match ATTRIBUTE_KEYS.get(i as usize) {
                 Some(k) => k.to_string(),
                 None => format!("Custom.Field{i}"),
@@ -415,7 +442,10 @@ impl<'c> Synth<'c> {
             }
             QueueOutcome::Answered(at) => at,
         };
-        let transfer = self.rng.chance(0.10);
+        let transfer = self.rng.chance(match self.detail {
+            Detail::Standard => 0.10,
+            Detail::Rich => 0.33,
+        });
         let (agents, end, next_queue) =
             self.agent_handling(media, &leg, answered, transfer, &customer_session);
         participants.extend(agents);
@@ -599,7 +629,9 @@ impl<'c> Synth<'c> {
         ];
         let mut t = answered;
         let (mut talk_total, mut held_total) = (0, 0);
-        let holds = if self.rng.chance(0.3) {
+        let holds = if self.detail == Detail::Rich && self.rng.chance(0.8) {
+            self.rng.range(1, 4)
+        } else if self.rng.chance(0.3) {
             self.rng.range(1, 2)
         } else {
             0

@@ -17,8 +17,8 @@
 //! 5. **Compact.** Months this ingest touched that now hold too many small files are
 //!    compacted (see [`crate::lake::optimize`]), as a commit of their own.
 //!
-//! This module runs the transaction and owns steps 2 and 4; `write` owns step 1 and
-//! `repair` step 3.
+//! This module runs the transaction and owns steps 2 and 4; `write` owns step 1 (with
+//! `spill` for rows that come out of start order) and `repair` step 3.
 //!
 //! Memory is bounded by the decoder's chunks, the write buffers, the files being written and
 //! the index (one small entry per conversation), whatever the size of the input and however
@@ -26,6 +26,7 @@
 //! a crash anywhere leaves the previous state, and the next writer finishes or cleans up.
 
 mod repair;
+mod spill;
 mod write;
 
 use std::collections::hash_map::Entry;

@@ -55,7 +55,7 @@ pub(super) fn remove_new_file(lake: &Lake, new: &NewFile) -> Result<()> {
 }
 
 /// Reads the ordinals staged next to a new file.
-fn read_ordinals(path: &Path) -> Result<Vec<u64>> {
+pub(super) fn read_ordinals(path: &Path) -> Result<Vec<u64>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
     Ok(bytes
         .chunks_exact(8)

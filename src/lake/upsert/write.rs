@@ -2,7 +2,10 @@
 //! table and month into write buffers under one memory budget, and appended to sorted
 //! Parquet files (one growing file per month and table while rows come in order) by a pool
 //! of threads while decoding goes on. Next to each file, staging keeps the record ordinal of
-//! every row, for the repair step.
+//! every row, for the repair step. A month whose rows stop coming in start order is kept as
+//! sorted runs from then on and merged into its files at the end of the input (see
+//! [`super::spill`]), so that the order of the input changes neither the files nor the order
+//! of their rows.
 //!
 //! However many days or months the input spans, memory is the budget: a buffer that no
 //! recent chunk added to is written first when the budget is exceeded.
@@ -18,12 +21,13 @@ use arrow::array::{AsArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{take, take_record_batch};
 use arrow::datatypes::Date32Type;
 
+use super::spill::Runs;
 use super::IngestOptions;
 use crate::columnar::tables::TableBatch;
 use crate::error::{Error, Result};
 use crate::ingest::Decoded;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{batch_bytes, start_order, FileWriter, KeyStats};
+use crate::lake::files::{batch_bytes, start_order, FileWriter, KeyStats, ROW_GROUP_ROWS};
 use crate::lake::layout::{month_of_day, Month};
 use crate::schema::{Table, CONVERSATION_DATE};
 use crate::storage::Lake;
@@ -98,8 +102,11 @@ struct FileTask {
     /// this order.
     seq: u64,
     buffer: Buffer,
-    /// No more rows come for the month: its file is closed after this flush.
+    /// No more rows are expected for the month (it went stale): its file is closed after
+    /// this flush.
     last: bool,
+    /// The input is over: everything of the month is written after this flush.
+    end: bool,
 }
 
 /// The file that one month of one table is being written to, and its staged ordinals.
@@ -119,7 +126,21 @@ struct Slot {
     busy: bool,
     /// Flushes received ahead of their turn.
     waiting: BTreeMap<u64, FileTask>,
+    files: MonthFiles,
+}
+
+/// What one month of one table has in progress between its flushes.
+#[derive(Default)]
+struct MonthFiles {
+    /// The file rows are appended to while they come in start order.
     open: Option<OpenFile>,
+    /// The latest start written to the month's files so far.
+    last_start: Option<i64>,
+    /// Once rows came out of order: the sorted runs merged at the end of the input.
+    runs: Option<Runs>,
+    /// Files closed under half the target when the month went stale: if its rows come
+    /// again out of order, they are merged with them; else they are written as they are.
+    parked: Vec<NewFile>,
 }
 
 /// What the writer threads share.
@@ -133,10 +154,13 @@ struct Shared {
 /// Writer threads that append [`FileTask`]s to sorted Parquet files while decoding goes on.
 ///
 /// Each month of each table has at most one open file: a flush whose rows start no earlier
-/// than the file's last row is appended to it as new row groups (an export in start order
-/// gives one growing file per month), anything else starts a new file. A file is closed at
-/// the target size, at the month's last flush, or when rows arrive out of order, so a large
-/// center's month comes out as files of the target size with no compaction to follow.
+/// than the month's last row is appended to it as new row groups (an export in start order
+/// gives one growing file per month). The first flush that starts earlier turns the month
+/// into sorted runs (its small files so far become the first runs; one of half the target
+/// size or more stays as it is), merged at the end of the input. A file is closed at the
+/// target size, when its month goes stale, or at the end, so a large center's month comes
+/// out as files of the target size with no compaction to follow, whatever the order of the
+/// input.
 pub(super) struct WriterPool<'a> {
     lake: &'a Lake,
     staging: &'a Path,
@@ -219,35 +243,32 @@ impl<'a> WriterPool<'a> {
                 None
             } else {
                 slot.busy = true;
-                Some((task, slot.open.take()))
+                Some((task, std::mem::take(&mut slot.files)))
             }
         };
-        while let Some((task, open)) = turn {
+        while let Some((task, files)) = turn {
             // After a failure the remaining flushes are dropped unwritten, so that the feeder
             // never blocks; the first error is what the ingest reports.
             let failed = shared.failure.lock().expect("failure").is_some();
+            let mut done = Vec::new();
             let result = if failed {
-                Ok((None, Vec::new()))
+                Ok(MonthFiles::default())
             } else {
-                self.write(task, open)
+                self.write(task, files, &mut done)
             };
-            let open = match result {
-                Ok((open, done)) => {
-                    shared.written.lock().expect("written").extend(done);
-                    open
-                }
-                Err(e) => {
-                    shared.failure.lock().expect("failure").get_or_insert(e);
-                    None
-                }
-            };
+            // Files closed before a failure are still listed, for the clean-up to remove.
+            shared.written.lock().expect("written").extend(done);
+            let files = result.unwrap_or_else(|e| {
+                shared.failure.lock().expect("failure").get_or_insert(e);
+                MonthFiles::default()
+            });
             let _ = give_back.send(());
             let mut slots = shared.slots.lock().expect("slots");
             let slot = slots.get_mut(&key).expect("slot of a flush");
             slot.next += 1;
-            slot.open = open;
+            slot.files = files;
             turn = match slot.waiting.remove(&slot.next) {
-                Some(next) => Some((next, slot.open.take())),
+                Some(next) => Some((next, std::mem::take(&mut slot.files))),
                 None => {
                     slot.busy = false;
                     None
@@ -256,45 +277,121 @@ impl<'a> WriterPool<'a> {
         }
     }
 
-    /// Appends one flush to its month's open file (or a new one); returns the file left open
-    /// and the files closed.
+    /// Writes one flush: appended to its month's open file (or a new one) while rows come in
+    /// start order, else added to the month's runs; at the end of the input the runs are
+    /// merged and the open file closed. Returns what the month has in progress; the files
+    /// closed go to `done`.
     fn write(
         &self,
         task: FileTask,
-        mut open: Option<OpenFile>,
-    ) -> Result<(Option<OpenFile>, Vec<NewFile>)> {
+        mut month: MonthFiles,
+        done: &mut Vec<NewFile>,
+    ) -> Result<MonthFiles> {
         let target = self.options.target_file_bytes;
-        let mut done = Vec::new();
+        let (table, key) = (task.table, (task.table, task.month));
         let Buffer {
             batches, ordinals, ..
         } = task.buffer;
         if !batches.is_empty() {
-            let first = KeyStats::of(&batches).start.map(|(first, _)| first);
-            let fits =
-                |file: &OpenFile| file.writer.bytes() < target && file.writer.last_start() <= first;
-            if let Some(file) = open.take_if(|file| !fits(file)) {
-                done.push(self.close(task.table, file)?);
-            }
-            let file = match &mut open {
-                Some(file) => file,
-                None => open.insert(self.open(task.table, task.month)?),
-            };
-            let order = start_order(&batches);
-            let mut failed = None;
-            let out = &mut file.ordinals;
-            file.writer.append(&batches, order.as_deref(), |b, r| {
-                if let Err(e) = out.write_all(&ordinals[b].value(r).to_le_bytes()) {
-                    failed.get_or_insert(e);
+            let stats = KeyStats::of(&batches);
+            let first = stats.start.map(|(first, _)| first);
+            if month.runs.is_none() && month.last_start > first {
+                let mut runs = Runs::new(self.lake, self.staging);
+                for file in month.parked.drain(..) {
+                    runs.adopt(file);
                 }
-            })?;
-            if let Some(e) = failed {
-                return Err(Error::io("cannot write", &file.ordinals_path, e));
+                if let Some(file) = month.open.take() {
+                    let file = self.close(table, file)?;
+                    if file.file.bytes >= target / 2 {
+                        done.push(file);
+                    } else {
+                        runs.adopt(file);
+                    }
+                }
+                month.runs = Some(runs);
+            }
+            match &mut month.runs {
+                Some(runs) => {
+                    let number = self.files.fetch_add(1, Ordering::Relaxed);
+                    runs.add(number, &batches, &ordinals)?;
+                }
+                None => {
+                    let order = start_order(&batches);
+                    self.append(key, &mut month.open, (&batches, &ordinals), order, done)?;
+                    let last = stats.start.map(|(_, last)| last);
+                    month.last_start = month.last_start.max(last);
+                }
             }
         }
-        if let Some(file) = open.take_if(|file| task.last || file.writer.bytes() >= target) {
-            done.push(self.close(task.table, file)?);
+        if task.end {
+            if let Some(runs) = month.runs.take() {
+                let mut merged = Merged::default();
+                runs.merge(|batch, ordinals| {
+                    if merged.add(batch, ordinals) {
+                        let (batches, ordinals) = merged.take();
+                        self.append(key, &mut month.open, (&batches, &ordinals), None, done)?;
+                    }
+                    Ok(())
+                })?;
+                let (batches, ordinals) = merged.take();
+                self.append(key, &mut month.open, (&batches, &ordinals), None, done)?;
+            }
+            if let Some(file) = month.open.take() {
+                done.push(self.close(table, file)?);
+            }
+            done.append(&mut month.parked);
+            return Ok(MonthFiles::default());
         }
-        Ok((open, done))
+        // A month kept as runs waits for the end however stale: its rows came out of order
+        // once, and may again.
+        if task.last && month.runs.is_none() {
+            if let Some(file) = month.open.take() {
+                let file = self.close(table, file)?;
+                if file.file.bytes >= target / 2 {
+                    done.push(file);
+                } else {
+                    month.parked.push(file);
+                }
+            }
+        }
+        Ok(month)
+    }
+
+    /// Appends rows in start order (in `order`, when given) to the month's open file, or a new
+    /// one when there is none or it reached the target size (closed to `done`).
+    fn append(
+        &self,
+        (table, month): (Table, Month),
+        open: &mut Option<OpenFile>,
+        (batches, ordinals): (&[RecordBatch], &[UInt64Array]),
+        order: Option<Vec<(usize, usize)>>,
+        done: &mut Vec<NewFile>,
+    ) -> Result<()> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let target = self.options.target_file_bytes;
+        if let Some(file) = open.take_if(|file| file.writer.bytes() >= target) {
+            done.push(self.close(table, file)?);
+        }
+        let file = match open {
+            Some(file) => file,
+            None => open.insert(self.open(table, month)?),
+        };
+        let mut failed = None;
+        let out = &mut file.ordinals;
+        file.writer.append(batches, order.as_deref(), |b, r| {
+            if let Err(e) = out.write_all(&ordinals[b].value(r).to_le_bytes()) {
+                failed.get_or_insert(e);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(Error::io("cannot write", &file.ordinals_path, e));
+        }
+        if let Some(file) = open.take_if(|file| file.writer.bytes() >= target) {
+            done.push(self.close(table, file)?);
+        }
+        Ok(())
     }
 
     /// Starts a new file for a month of `table`, and the staging file of its ordinals.
@@ -329,6 +426,39 @@ impl<'a> WriterPool<'a> {
     }
 }
 
+/// Merged rows gathered into one append: a row group's worth (see [`FileWriter::append`],
+/// which closes a row group per call).
+#[derive(Default)]
+struct Merged {
+    batches: Vec<RecordBatch>,
+    ordinals: Vec<UInt64Array>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Merged {
+    /// Adds merged rows; `true` once there is a row group's worth.
+    fn add(&mut self, batch: RecordBatch, ordinals: UInt64Array) -> bool {
+        self.rows += batch.num_rows();
+        self.bytes += batch_bytes(&batch);
+        self.batches.push(batch);
+        self.ordinals.push(ordinals);
+        self.rows >= ROW_GROUP_ROWS || self.bytes >= MERGED_BYTES
+    }
+
+    /// What was gathered, leaving nothing.
+    fn take(&mut self) -> (Vec<RecordBatch>, Vec<UInt64Array>) {
+        (self.rows, self.bytes) = (0, 0);
+        (
+            std::mem::take(&mut self.batches),
+            std::mem::take(&mut self.ordinals),
+        )
+    }
+}
+
+/// Bytes of merged rows gathered into one append at most (raw records are large).
+const MERGED_BYTES: usize = 64 << 20;
+
 /// Splits decoded batches by table and month into buffers; hands a buffer to the writer
 /// pool when it is full, or when all buffers together exceed the budget. Over budget, stale
 /// buffers go first (those no recent chunk added to: with an export in start order, the
@@ -338,9 +468,8 @@ impl<'a> WriterPool<'a> {
 pub(super) struct Router<'a> {
     options: &'a IngestOptions,
     buffers: BTreeMap<(Table, Month), Buffer>,
-    /// Per month of a table: flushes sent so far, and whether its file may still be open
-    /// (a flush went out that was not its last).
-    flushed: BTreeMap<(Table, Month), (u64, bool)>,
+    /// Per month of a table: flushes sent so far.
+    flushed: BTreeMap<(Table, Month), u64>,
     buffered: usize,
     /// Chunks routed so far.
     chunk: u64,
@@ -398,7 +527,7 @@ impl Router<'_> {
         entry.bytes += size;
         self.buffered += size;
         if entry.bytes >= self.options.file_bytes {
-            self.flush((table, month), false)?;
+            self.flush((table, month), false, false)?;
         }
         while self.buffered > self.options.buffer_budget {
             // Stale: untouched by this chunk and the one before (a chunk adds to its tables
@@ -412,7 +541,7 @@ impl Router<'_> {
                 .min_by_key(|(_, b)| b.touched)
                 .map(|(key, _)| *key);
             match stalest {
-                Some(key) => self.flush(key, true)?,
+                Some(key) => self.flush(key, true, false)?,
                 None => {
                     let largest = *self
                         .buffers
@@ -420,7 +549,7 @@ impl Router<'_> {
                         .max_by_key(|(_, b)| b.bytes)
                         .map(|(key, _)| key)
                         .expect("buffers hold what is counted");
-                    self.flush(largest, false)?;
+                    self.flush(largest, false, false)?;
                 }
             }
         }
@@ -432,36 +561,36 @@ impl Router<'_> {
         self.chunk += 1;
     }
 
-    /// Hands the buffer of `key` to the writers; `last` closes the month's file after it.
-    fn flush(&mut self, key: (Table, Month), last: bool) -> Result<()> {
+    /// Hands the buffer of `key` to the writers; `last` closes the month's file after it,
+    /// `end` writes everything of the month.
+    fn flush(&mut self, key: (Table, Month), last: bool, end: bool) -> Result<()> {
         let buffer = self.buffers.remove(&key).unwrap_or_default();
         self.buffered -= buffer.bytes;
-        let (sent, open) = self.flushed.entry(key).or_default();
+        let sent = self.flushed.entry(key).or_default();
         let task = FileTask {
             table: key.0,
             month: key.1,
             seq: *sent,
             buffer,
             last,
+            end,
         };
         *sent += 1;
-        *open = !last;
         let stopped = || Error::Internal("the Parquet writers stopped".into());
         self.tokens.recv().map_err(|_| stopped())?;
         self.tasks.send(task).map_err(|_| stopped())
     }
 
-    /// Flushes every buffer as its month's last, and closes the files left open.
+    /// Flushes every buffer, and ends every month written to.
     fn finish(mut self) -> Result<()> {
-        let open = self.flushed.iter().filter(|(_, (_, open))| *open);
         let keys: BTreeSet<(Table, Month)> = self
             .buffers
             .keys()
+            .chain(self.flushed.keys())
             .copied()
-            .chain(open.map(|(key, _)| *key))
             .collect();
         for key in keys {
-            self.flush(key, true)?;
+            self.flush(key, true, true)?;
         }
         Ok(())
     }
