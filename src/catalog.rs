@@ -114,9 +114,10 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
         .options_mut()
         .execution
         .skip_partial_aggregation_probe_rows_threshold = 8192;
-    // convlake writes no Bloom filters: looking for them in every row group a predicate
-    // reaches prunes nothing and still costs its bookkeeping (0.9 ms of the 20 ms of "top
-    // agents" over a year of a small center).
+    // convlake's only Bloom filters are those of `raw_conversations.conversation_id`, for
+    // its upserts: looking for filters in every row group a predicate reaches prunes nothing
+    // elsewhere and still costs its bookkeeping (0.9 ms of the 20 ms of "top agents" over a
+    // year of a small center).
     config.options_mut().execution.parquet.bloom_filter_on_read = false;
     let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
     lake.register(&ctx);

@@ -6,6 +6,7 @@
 //! writes no data files.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove, StructField, StructType, Transaction};
@@ -183,6 +184,11 @@ fn builder(lake: &Lake, table: Table) -> Result<DeltaTableBuilder> {
     let builder = DeltaTableBuilder::from_url(url.clone()).map_err(|e| delta_error(table, e))?;
     Ok(match lake.remote() {
         Some(remote) => builder.with_storage_backend(remote.store(), url),
+        // The tests of failed requests count and fail delta-rs's requests too.
+        None if crate::storage::faults::enabled() => {
+            let local = Arc::new(object_store::local::LocalFileSystem::new());
+            builder.with_storage_backend(crate::storage::faults::FaultStore::wrap(local), url)
+        }
         None => builder,
     })
 }
@@ -251,7 +257,10 @@ pub async fn open_or_create(lake: &Lake, table: Table) -> Result<DeltaTable> {
         .with_commit_properties(CommitProperties::default().with_max_retries(0))
         .await;
     match created {
-        Ok(t) => Ok(t),
+        Ok(t) => {
+            make_durable(lake, table, 0)?;
+            Ok(t)
+        }
         // Another writer created it meanwhile (delta-rs reports that in several ways):
         // use theirs.
         Err(e) => match open(lake, table, None).await? {
@@ -283,9 +292,11 @@ pub async fn committed_txn(table: &DeltaTable) -> Result<Option<u64>> {
     Ok(version.map(|v| v as u64))
 }
 
-/// Commits `remove` and `add` to `table` as lake version `txn`, failing (no retries) when
-/// another writer committed to the table first. Returns the table's new version.
+/// Commits `remove` and `add` to `table` (of `lake`) as lake version `txn`, failing (no
+/// retries) when another writer committed to the table first, and makes the commit durable.
+/// Returns the table's new version.
 pub async fn commit(
+    lake: &Lake,
     table: &DeltaTable,
     which: Table,
     txn: u64,
@@ -339,7 +350,20 @@ pub async fn commit(
             },
             e => delta_error(which, e),
         })?;
+    make_durable(lake, which, done.version())?;
     Ok(done.version())
+}
+
+/// Syncs, on a local disk, the commit `version` of `table` and a checkpoint its commit may
+/// have written, with their directories: before a lake record names the version, a power
+/// cut must not be able to lose it.
+fn make_durable(lake: &Lake, table: Table, version: u64) -> Result<()> {
+    let log = layout::delta_log_dir(table);
+    lake.make_durable(&[
+        format!("{log}/{version:020}.json"),
+        format!("{log}/{version:020}.checkpoint.parquet"),
+        format!("{log}/_last_checkpoint"),
+    ])
 }
 
 /// A delta-rs error on `table`.

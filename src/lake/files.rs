@@ -25,7 +25,7 @@ use parquet::schema::types::ColumnPath;
 use crate::error::{Error, Result};
 use crate::lake::delta::LakeFile;
 use crate::lake::layout::{self, Month};
-use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_START};
+use crate::schema::{Table, CONVERSATION_DATE, CONVERSATION_ID, CONVERSATION_START};
 use crate::storage::{Lake, Sink, Source};
 
 /// Rows per row group: small enough for statistics to prune, large enough to scan fast.
@@ -131,7 +131,12 @@ fn build_properties(table: Table) -> WriterProperties {
         // the rest: on 1 GB of export, level 3 took about twice the compression time and its
         // files were no smaller (151 MB against 142 MB at level 1).
         // No statistics either: the minimum of whole records prunes nothing.
+        // A Bloom filter of the ids per row group: an upsert finds the earlier copy of a
+        // conversation whose start moved to another month without reading that month
+        // (one in a million false positives: about 460 KB per 128 Ki rows of whole records).
         builder = builder
+            .set_column_bloom_filter_enabled(ColumnPath::from(CONVERSATION_ID), true)
+            .set_column_bloom_filter_fpp(ColumnPath::from(CONVERSATION_ID), 1e-6)
             .set_column_dictionary_enabled(ColumnPath::from("json"), false)
             .set_column_statistics_enabled(ColumnPath::from("json"), EnabledStatistics::None);
     }

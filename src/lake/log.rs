@@ -10,7 +10,9 @@
 //! 3. each table gets one Delta commit carrying a `txn` action `(convlake, v)`;
 //! 4. the **lake record** `_convlake/log/<v>.json` names the table versions that belong
 //!    together, put only if absent: this is the commit point for convlake's readers;
-//! 5. the files the commit superseded are deleted (unless history is kept), and the plan goes.
+//! 5. the files the commit superseded are retired (unless history is kept): moved out of the
+//!    table directories to where statements still running on the version before find them
+//!    (see [`crate::storage::retired`]); and the plan goes.
 //!
 //! A crash before 4 leaves readers at record `v - 1`. The next command that opens the lake
 //! for writing calls [`recover`], which finishes every plan newer than the last record: a
@@ -125,15 +127,25 @@ pub async fn commit(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<Lak
         "claimed_at": format_timestamp(chrono::Utc::now().timestamp_millis()),
         "operation": plan.operation.as_object().and_then(|o| o.keys().next().cloned()),
     });
-    if !put_if_absent(lake, &layout::claim_file(plan.version), &claim)?
-        || !put_if_absent(lake, &layout::plan_file(plan.version), plan)?
-    {
-        return Err(Error::Conflict {
-            lake: lake.to_string(),
-            version: plan.version,
-        });
+    crate::lake::writers::test_hold();
+    crate::lake::writers::check_alive(lake)?;
+    let conflict = || Error::Conflict {
+        lake: lake.to_string(),
+        version: plan.version,
+    };
+    if !put_if_absent(lake, &layout::claim_file(plan.version), &claim)? {
+        return Err(conflict());
     }
-    finish(lake, plan, settings).await
+    match put_if_absent(lake, &layout::plan_file(plan.version), plan) {
+        Ok(true) => finish(lake, plan, settings).await,
+        Ok(false) => Err(conflict()),
+        // No plan, so nothing will ever finish this version: the claim goes, or the next
+        // writer would wait for it to be taken for abandoned.
+        Err(e) => {
+            let _ = lake.delete(&layout::claim_file(plan.version));
+            Err(e)
+        }
+    }
 }
 
 /// Steps 3 to 5 of a commit whose plan is in place; safe to repeat after a crash.
@@ -159,6 +171,7 @@ async fn finish(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<LakeRec
             });
         } else {
             let committed = delta::commit(
+                lake,
                 &delta_table,
                 table,
                 plan.version,
@@ -211,8 +224,8 @@ fn crash_point() {
     }
 }
 
-/// After the record: deletes the files the plan superseded (unless history is kept), then
-/// the plan itself.
+/// After the record: retires the files the plan superseded (unless history is kept; see
+/// [`crate::storage::retired`]), then deletes the plan itself.
 fn settle(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<()> {
     if !settings.keeps_history() {
         for (name, change) in &plan.changes {
@@ -220,7 +233,7 @@ fn settle(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<()> {
                 continue;
             };
             for file in &change.remove {
-                lake.delete(&layout::data_file(table, &file.path))?;
+                lake.retire(&layout::data_file(table, &file.path))?;
             }
         }
     }
@@ -228,18 +241,26 @@ fn settle(lake: &Lake, plan: &Plan, settings: &Settings) -> Result<()> {
 }
 
 /// A claim without a plan this old on object storage is taken for one whose writer died.
-const ABANDONED_CLAIM_MS: i64 = 10 * 60 * 1000;
+pub const ABANDONED_CLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// A claim without a plan this old on object storage is taken for one whose writer died when
+/// no other writer's heartbeat is fresh (a writer puts its plan right after its claim).
+pub const UNWATCHED_CLAIM_MS: i64 = 30 * 1000;
 
 /// Finishes every commit a crash interrupted (call it as the lake's writer, before anything
-/// else; `exclusive` when holding a local lake's lock). Returns the lake versions it
-/// completed.
-pub async fn recover(lake: &Lake, settings: &Settings, exclusive: bool) -> Result<Vec<u64>> {
+/// else). A claim with neither plan nor record older than `abandoned_after_ms` at `now_ms`
+/// (0 when holding a local lake's lock) is removed. Returns the lake versions it completed.
+pub async fn recover(
+    lake: &Lake,
+    settings: &Settings,
+    now_ms: i64,
+    abandoned_after_ms: i64,
+) -> Result<Vec<u64>> {
     let latest = record_versions(lake)?.last().copied().unwrap_or(0);
     let plans = versions_in(lake, layout::PLANS_DIR)?;
     // A claim with no plan and no record: its writer died between the two puts (a local
     // lake's lock says no one else writes; on object storage, only once it is old enough
     // that no live writer can still be putting its plan).
-    let now = chrono::Utc::now().timestamp_millis();
     for claim in lake.list(layout::CLAIMS_DIR)? {
         let Some(version) = claim
             .path
@@ -249,7 +270,7 @@ pub async fn recover(lake: &Lake, settings: &Settings, exclusive: bool) -> Resul
         else {
             continue;
         };
-        let stale = exclusive || now - claim.modified_ms > ABANDONED_CLAIM_MS;
+        let stale = now_ms - claim.modified_ms >= abandoned_after_ms;
         if version > latest && !plans.contains(&version) && stale {
             lake.delete(&claim.path)?;
         }

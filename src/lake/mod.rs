@@ -6,7 +6,8 @@
 //! [`delta`] each table's Delta face, [`log`] the cross-table commit protocol and recovery,
 //! [`snapshot`] the read side, [`upsert`] the ingest transaction, [`optimize`] compaction,
 //! [`merge`] the merge by start that the two share, [`vacuum`] the removal of what nothing
-//! needs any more; [`directory`] the names of an org's users, queues and codes that
+//! needs any more, [`writers`] the heartbeats of writers at work on object storage;
+//! [`directory`] the names of an org's users, queues and codes that
 //! `convlake pull` keeps beside the six tables.
 
 pub mod delta;
@@ -20,6 +21,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod upsert;
 pub mod vacuum;
+pub mod writers;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -28,6 +30,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::schema::Table;
+use crate::storage::retired::{READER_GRACE_MS, RETIRED_DIR};
 use crate::storage::Lake;
 
 pub use delta::LakeFile;
@@ -162,49 +165,73 @@ impl LakeLock {
 pub struct Writer {
     /// The lock of a local lake, held until this is dropped.
     pub lock: Option<LakeLock>,
+    /// The heartbeat of a writer of a lake on object storage, put until this is dropped.
+    pub heartbeat: Option<writers::Heartbeat>,
     /// The lake's settings.
     pub settings: settings::Settings,
     /// The latest state, after recovery.
     pub snapshot: Snapshot,
     /// Leftovers of interrupted work removed on the way.
     pub leftovers_removed: usize,
+    /// Other writers found at work (object storage only): while there are any, no leftovers
+    /// are removed, as they may be theirs.
+    pub other_writers: usize,
 }
 
-/// Files on object storage that no table lists are left alone for this long: they may be an
-/// ingest under way in another process (a local lake's lock rules that out).
-pub const REMOTE_LEFTOVER_AGE_MS: i64 = 3_600_000;
+/// Files on object storage that no table lists are left alone for this long (by the store's
+/// clock), even when no other writer's heartbeat is fresh: a writer that started just after
+/// the heartbeats were listed may have written them.
+pub const REMOTE_LEFTOVER_AGE_MS: i64 = 15 * 60_000;
 
-/// Opens the lake for writing: takes the lock (local lakes), finishes any commit a crash
-/// interrupted, and (when no history is kept) removes what interrupted work left behind.
+/// Opens the lake for writing: takes the lock (local lakes) or starts a heartbeat (object
+/// storage; see [`writers`]), finishes any commit a crash interrupted, and removes what
+/// interrupted work left behind (data files only when no history is kept, and on object
+/// storage only while no other writer is at work) and retired files no reader needs.
 pub async fn open_for_writing(lake: &Lake, wait: bool) -> Result<Writer> {
     let lock = LakeLock::acquire(lake, wait)?;
+    let heartbeat = writers::Heartbeat::start(lake, "write")?;
     let settings = settings::Settings::load(lake)?;
-    log::recover(lake, &settings, lock.is_some()).await?;
-    let snapshot = snapshot::load(lake, AsOf::Latest).await?;
-    let leftovers_removed = if settings.keeps_history() {
-        0
-    } else {
-        let min_age = if lock.is_some() {
-            0
-        } else {
-            REMOTE_LEFTOVER_AGE_MS
-        };
-        remove_leftovers(lake, &snapshot, min_age)?.len()
+    let (now, min_age, other_writers) = match &heartbeat {
+        None => (chrono::Utc::now().timestamp_millis(), 0, 0),
+        Some(own) => {
+            let others = writers::others(lake, own)?;
+            (others.store_now_ms, writers::leftover_age_ms(), others.live)
+        }
     };
+    let abandoned_claim_ms = match (&lock, other_writers) {
+        (Some(_), _) => 0,
+        (None, 0) => log::UNWATCHED_CLAIM_MS,
+        (None, _) => log::ABANDONED_CLAIM_MS,
+    };
+    log::recover(lake, &settings, now, abandoned_claim_ms).await?;
+    let snapshot = snapshot::load(lake, AsOf::Latest).await?;
+    let mut leftovers_removed = 0;
+    if other_writers == 0 {
+        leftovers_removed += remove_retired(lake, now, READER_GRACE_MS)?;
+        if !settings.keeps_history() {
+            leftovers_removed += remove_leftovers(lake, &snapshot, now, min_age)?.len();
+        }
+    }
     Ok(Writer {
         lock,
+        heartbeat,
         settings,
         snapshot,
         leftovers_removed,
+        other_writers,
     })
 }
 
 /// Removes data files that `latest` (the lake's latest state) does not list and that are at
-/// least `min_age_ms` old (left by an interrupted ingest, or superseded ones when history
-/// stopped being kept), and a local lake's staging files. Only call it as the lake's writer,
-/// with no commit under way. Returns the paths removed.
-pub fn remove_leftovers(lake: &Lake, latest: &Snapshot, min_age_ms: i64) -> Result<Vec<String>> {
-    let now = chrono::Utc::now().timestamp_millis();
+/// least `min_age_ms` old at `now_ms` (left by an interrupted ingest, or superseded ones when
+/// history stopped being kept), and a local lake's staging files. Only call it as the lake's
+/// writer, with no commit under way. Returns the paths removed.
+pub fn remove_leftovers(
+    lake: &Lake,
+    latest: &Snapshot,
+    now_ms: i64,
+    min_age_ms: i64,
+) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for table in Table::ALL {
         let live: HashSet<String> = latest
@@ -213,7 +240,7 @@ pub fn remove_leftovers(lake: &Lake, latest: &Snapshot, min_age_ms: i64) -> Resu
             .map(|f| layout::data_file(table, &f.path))
             .collect();
         for entry in data_files_under(lake, table)? {
-            if !live.contains(&entry.path) && now - entry.modified_ms >= min_age_ms {
+            if !live.contains(&entry.path) && now_ms - entry.modified_ms >= min_age_ms {
                 lake.delete(&entry.path)?;
                 removed.push(entry.path);
             }
@@ -238,6 +265,20 @@ pub fn remove_leftovers(lake: &Lake, latest: &Snapshot, min_age_ms: i64) -> Resu
     }
     if lake.local_root().is_some() {
         let _ = std::fs::remove_dir(&staging);
+    }
+    Ok(removed)
+}
+
+/// Removes the retired files (superseded by a commit; see [`crate::storage::retired`]) older
+/// than `min_age_ms` at `now_ms`, which no running statement can still read. Returns how
+/// many.
+pub fn remove_retired(lake: &Lake, now_ms: i64, min_age_ms: i64) -> Result<usize> {
+    let mut removed = 0;
+    for entry in lake.list(RETIRED_DIR)? {
+        if now_ms - entry.modified_ms >= min_age_ms {
+            lake.delete(&entry.path)?;
+            removed += 1;
+        }
     }
     Ok(removed)
 }

@@ -11,8 +11,10 @@
 //! or thread asks for it: connection pools stay alive across the short-lived runtimes of
 //! synchronous callers.
 
+pub mod faults;
 mod options;
 mod remote;
+pub mod retired;
 
 use std::fmt;
 use std::fs::File;
@@ -164,10 +166,21 @@ impl Lake {
     }
 
     /// Registers the lake's object store with `ctx`, so that scans of [`Self::scan_location`]s
-    /// work.
+    /// work, and find the files a commit superseded while the statement ran (see
+    /// [`retired`]).
     pub fn register(&self, ctx: &SessionContext) {
-        if let Backend::Remote(remote) = &self.inner.backend {
-            ctx.register_object_store(remote.store_url(), remote.store());
+        match &self.inner.backend {
+            Backend::Remote(remote) => {
+                let store = retired::ReadersStore::new(remote.store(), remote.key(""));
+                ctx.register_object_store(remote.store_url(), Arc::new(store));
+            }
+            Backend::Local(root) => {
+                let local = Arc::new(object_store::local::LocalFileSystem::new());
+                let root = object_store::path::Path::from(root.to_string_lossy().as_ref());
+                let store = retired::ReadersStore::new(local, root);
+                let url = Url::parse("file://").expect("a valid URL");
+                ctx.register_object_store(&url, Arc::new(store));
+            }
         }
     }
 
@@ -194,6 +207,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 match std::fs::read(&file) {
                     Ok(bytes) => Ok(Some(Bytes::from(bytes))),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -204,13 +218,35 @@ impl Lake {
         }
     }
 
+    /// The bytes `range` of the file `path`.
+    pub fn read_range(&self, path: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
+                let mut bytes = vec![0; (range.end - range.start) as usize];
+                File::open(&file)
+                    .and_then(|mut f| {
+                        f.seek(SeekFrom::Start(range.start))?;
+                        f.read_exact(&mut bytes)
+                    })
+                    .map_err(|e| Error::io("cannot read", file, e))?;
+                Ok(Bytes::from(bytes))
+            }
+            Backend::Remote(remote) => remote.read_range(path, range),
+        }
+    }
+
     /// Writes the file `path` whole, replacing it.
     pub fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 let temp = stage_beside(&file, &bytes)?;
-                std::fs::rename(&temp, &file).map_err(|e| Error::io("cannot write", &file, e))
+                std::fs::rename(&temp, &file).map_err(|e| Error::io("cannot write", &file, e))?;
+                sync_dir(file.parent().expect("a file sits in a directory"))
             }
             Backend::Remote(remote) => remote.put(path, bytes),
         }
@@ -222,6 +258,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 // A durable temporary file hard-linked into place: the link fails when the
                 // target exists.
                 let temp = stage_beside(&file, &bytes)?;
@@ -245,6 +282,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 match std::fs::remove_file(&file) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         Err(Error::io("cannot remove", file, e))
@@ -254,6 +292,63 @@ impl Lake {
             }
             Backend::Remote(remote) => remote.delete(path),
         }
+    }
+
+    /// Moves the data file `path` out of its table directory to its retired place (see
+    /// [`retired`]), where statements that started before the commit that superseded it
+    /// still find it; one that is gone already is fine.
+    pub fn retire(&self, path: &str) -> Result<()> {
+        let to = retired::retired_path(path);
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let (from, to) = (Lake::local_path(root, path), Lake::local_path(root, &to));
+                fault(from.as_path())?;
+                create_dir(to.parent().expect("a file sits in a directory"))?;
+                match std::fs::rename(&from, &to) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    done => done.map_err(|e| Error::io("cannot move", &from, e))?,
+                }
+                // Its age counts from now: the later writer that removes retired files
+                // judges by it.
+                File::options()
+                    .write(true)
+                    .open(&to)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+                    .map_err(|e| Error::io("cannot write", &to, e))?;
+                sync_dir(from.parent().expect("a file sits in a directory"))
+            }
+            Backend::Remote(remote) => remote.retire(path, &to),
+        }
+    }
+
+    /// Makes the files `paths` (relative to the lake) and their directories durable on a
+    /// local disk, for files written by others (delta-rs's store never syncs); those missing
+    /// are skipped. Object stores are durable once a put returns: nothing to do there.
+    pub fn make_durable(&self, paths: &[String]) -> Result<()> {
+        let Backend::Local(root) = &self.inner.backend else {
+            return Ok(());
+        };
+        let mut dirs = std::collections::BTreeSet::new();
+        for path in paths {
+            let file = Lake::local_path(root, path);
+            match File::open(&file) {
+                Ok(f) => f
+                    .sync_all()
+                    .map_err(|e| Error::io("cannot sync", &file, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("cannot sync", &file, e)),
+            }
+            let mut dir = file.parent();
+            // The directories up to the lake root, which a new table or partition created.
+            while let Some(d) = dir {
+                dirs.insert(d.to_path_buf());
+                if d == root.as_path() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        dirs.iter().try_for_each(|d| sync_dir(d))
     }
 
     /// Every file under the directory `dir` (relative to the lake), recursively, sorted by
@@ -281,6 +376,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 create_dir(file.parent().expect("a file sits in a directory"))?;
                 let out =
                     File::create_new(&file).map_err(|e| Error::io("cannot create", &file, e))?;
@@ -310,6 +406,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 Ok(Source::File(
                     File::open(&file).map_err(|e| Error::io("cannot open", &file, e))?,
                 ))
@@ -330,6 +427,7 @@ impl Lake {
         match &self.inner.backend {
             Backend::Local(root) => {
                 let file = Lake::local_path(root, path);
+                fault(file.as_path())?;
                 Ok(Box::new(
                     File::open(&file).map_err(|e| Error::io("cannot open", &file, e))?,
                 ))
@@ -389,9 +487,11 @@ impl Sink {
             .map_err(|e| Error::io("cannot read", &self.local, e))?
             .len();
         match self.upload {
-            None => file
-                .sync_all()
-                .map_err(|e| Error::io("cannot write", &self.local, e))?,
+            None => {
+                file.sync_all()
+                    .map_err(|e| Error::io("cannot write", &self.local, e))?;
+                sync_dir(self.local.parent().expect("a file sits in a directory"))?;
+            }
             Some((remote, path, temp)) => {
                 drop(file);
                 remote.upload(&temp, &path, size)?;
@@ -409,8 +509,25 @@ pub enum Source {
     Bytes(Bytes),
 }
 
+/// Creates `dir` and the directories above it that are missing, durably: each new one's
+/// entry is synced in the directory that holds it.
 fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.exists()) {
+        missing.push(d);
+        at = d.parent();
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    for created in missing {
+        if let Some(parent) = created.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` durably to a new temporary file in `file`'s directory (created if need
@@ -428,6 +545,11 @@ fn stage_beside(file: &Path, bytes: &[u8]) -> Result<PathBuf> {
     Ok(temp)
 }
 
+/// Counts a storage request on a local lake, failing it when the tests ask (see [`faults`]).
+fn fault(file: &Path) -> Result<()> {
+    faults::io_request("use", file).map_err(|e| Error::io("cannot reach", file, e))
+}
+
 /// Makes a creation in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -436,6 +558,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 fn list_local(root: &Path, dir: &str) -> Result<Vec<Entry>> {
+    fault(&Lake::local_path(root, dir))?;
     let mut out = Vec::new();
     let mut stack = vec![Lake::local_path(root, dir)];
     while let Some(d) = stack.pop() {

@@ -94,6 +94,7 @@ impl Remote {
             reason: e.to_string(),
             hint: config_hint(url.scheme()).into(),
         })?;
+        let raw = super::faults::FaultStore::wrap(raw);
         let shared: Arc<dyn ObjectStore> = Arc::new(DeltaIOStorageBackend::new(
             raw.clone(),
             IORuntime::default(),
@@ -167,6 +168,12 @@ impl Remote {
         }
     }
 
+    pub(super) fn read_range(&self, path: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let (store, key) = (self.raw.clone(), self.key(path));
+        self.run(async move { store.get_range(&key, range).await })
+            .map_err(|e| self.error("cannot read", path, e))
+    }
+
     pub(super) fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
         let (store, key) = (self.raw.clone(), self.key(path));
         self.run(async move { store.put(&key, PutPayload::from(bytes)).await })
@@ -192,6 +199,19 @@ impl Remote {
         match self.run(async move { store.delete(&key).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error("cannot remove", path, e)),
+        }
+    }
+
+    /// Copies `path` to `to` inside the store, then deletes `path`; nothing to move is fine.
+    pub(super) fn retire(&self, path: &str, to: &str) -> Result<()> {
+        let (store, from, to) = (self.raw.clone(), self.key(path), self.key(to));
+        let moved = self.run(async move {
+            store.copy(&from, &to).await?;
+            store.delete(&from).await
+        });
+        match moved {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("cannot move", path, e)),
         }
     }
 

@@ -6,6 +6,8 @@ mod cli;
 mod crash;
 mod decode;
 mod engines;
+mod failed_requests;
+mod faults;
 mod hostile;
 mod lake;
 mod optimizer;

@@ -16,17 +16,17 @@ use convlake::schema::Table;
 use crate::util::*;
 
 /// The secret key the tests give convlake: it must never show in any output.
-const SECRET: &str = "test-secret-never-printed-7f3a";
+pub(crate) const SECRET: &str = "test-secret-never-printed-7f3a";
 
-struct Moto {
-    port: u16,
+pub(crate) struct Moto {
+    pub(crate) port: u16,
     // Held open for the life of the test process: the server stops when it closes.
     _stdin: Mutex<ChildStdin>,
     _child: Mutex<Child>,
 }
 
 /// The local S3 server shared by the tests of this process.
-fn moto() -> &'static Moto {
+pub(crate) fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
         let mut child = Command::new(crate::engines::python())
@@ -53,7 +53,7 @@ fn moto() -> &'static Moto {
 }
 
 /// A new empty bucket named `name` on the local server.
-fn bucket(name: &str) -> String {
+pub(crate) fn bucket(name: &str) -> String {
     let port = moto().port;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
@@ -84,7 +84,7 @@ fn put_object(bucket: &str, key: &str, bytes: &[u8]) {
 }
 
 /// `convlake --lake LAKE ARGS…` with the S3 settings of the local server in its environment.
-fn convlake(lake: &str, args: &[&str]) -> Command {
+pub(crate) fn convlake(lake: &str, args: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -102,7 +102,7 @@ fn convlake(lake: &str, args: &[&str]) -> Command {
 }
 
 /// Runs a command that must succeed; returns its stdout and stderr, checked for the secret.
-fn ok(mut command: Command) -> (String, String) {
+pub(crate) fn ok(mut command: Command) -> (String, String) {
     let out = run_ok(&mut command);
     let (stdout, stderr) = (
         String::from_utf8(out.stdout).unwrap(),
@@ -114,7 +114,7 @@ fn ok(mut command: Command) -> (String, String) {
 
 /// Every row of every table, as sorted JSON lines (ingest time left out: it differs between
 /// runs by design; and with `without_source`, the name of the input each record came from).
-fn rows(lake: &str) -> BTreeMap<&'static str, Vec<String>> {
+pub(crate) fn rows(lake: &str) -> BTreeMap<&'static str, Vec<String>> {
     rows_but(lake, false)
 }
 
@@ -140,7 +140,10 @@ fn rows_but(lake: &str, without_source: bool) -> BTreeMap<&'static str, Vec<Stri
         .collect()
 }
 
-fn assert_same_rows(got: &BTreeMap<&str, Vec<String>>, want: &BTreeMap<&str, Vec<String>>) {
+pub(crate) fn assert_same_rows(
+    got: &BTreeMap<&str, Vec<String>>,
+    want: &BTreeMap<&str, Vec<String>>,
+) {
     for (table, rows) in want {
         assert_eq!(got[table].len(), rows.len(), "rows of {table}");
         assert!(got[table] == *rows, "{table} differs");
@@ -148,7 +151,7 @@ fn assert_same_rows(got: &BTreeMap<&str, Vec<String>>, want: &BTreeMap<&str, Vec
 }
 
 /// An export of `n` conversations from `seed`, some re-exported later (`reexport` beside it).
-fn export(dir: &Path, n: u64, seed: u64, reexport_share: f64) -> String {
+pub(crate) fn export(dir: &Path, n: u64, seed: u64, reexport_share: f64) -> String {
     let out = dir.join(format!("export-{seed}.ndjson"));
     write_export(
         &GenerateOptions {
@@ -250,12 +253,18 @@ fn a_lake_on_s3_answers_like_a_local_one_at_every_step() {
     }
 }
 
-/// Runs one `convlake ingest ARGS… INPUT` per input, all at once; returns their outputs.
+/// Runs one `convlake ingest ARGS… INPUT` per input, all at once, the first held for a few
+/// seconds right before its commit (so that the others commit first from the same state);
+/// returns their outputs.
 fn ingest_at_once(lake: &str, args: &[&str], inputs: &[&str]) -> Vec<std::process::Output> {
     let children: Vec<_> = inputs
         .iter()
-        .map(|input| {
+        .enumerate()
+        .map(|(i, input)| {
             let mut command = convlake(lake, &["ingest", "--no-compact"]);
+            if i == 0 {
+                command.env("CONVLAKE_TEST_HOLD_BEFORE_COMMIT_MS", "6000");
+            }
             command
                 .args(args)
                 .arg(input)
@@ -291,7 +300,9 @@ fn concurrent_ingests_on_s3_end_as_if_run_one_after_the_other() {
             );
         }
     }
-    assert!(!succeeded.is_empty(), "one of two writers always commits");
+    // The first was held before its commit while the second committed from the same state:
+    // a conflict happened, and the first, not the second, lost it.
+    assert_eq!(succeeded, [&b], "the held writer loses, the other commits");
     // The lake equals the successful ingests run one after the other on a local lake.
     let local = dir.path().join("serial").to_string_lossy().into_owned();
     for input in &succeeded {

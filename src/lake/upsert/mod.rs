@@ -7,8 +7,9 @@
 //!    Meanwhile a small index keeps, per conversation id, only the winning copy so far
 //!    (freshest; ties to the later copy).
 //! 2. **Resolve.** The winners are compared with the lake's own copies, read from
-//!    `raw_conversations` of the months the input touches: older or identical copies lose,
-//!    fresher ones replace the lake's.
+//!    `raw_conversations` of the months the input touches (and, through the Bloom filters of
+//!    the other months' files, wherever else a copy is: see `elsewhere`): older or identical
+//!    copies lose, fresher ones replace the lake's.
 //! 3. **Repair.** Only when some copy lost: the new files holding rows of losing copies are
 //!    rewritten without them (or dropped), and lake files holding replaced conversations are
 //!    rewritten without those. An export without duplicates skips this step entirely.
@@ -25,6 +26,7 @@
 //! many months it spans. Nothing before the lake record changes what convlake's readers see;
 //! a crash anywhere leaves the previous state, and the next writer finishes or cleans up.
 
+mod elsewhere;
 mod repair;
 mod spill;
 mod write;
@@ -176,6 +178,8 @@ struct Candidate {
     ordinal: u64,
     hash: u64,
     date: i32,
+    /// The id's hash in Parquet's Bloom filters (see [`elsewhere`]).
+    bloom: u64,
 }
 
 impl Candidate {
@@ -255,7 +259,8 @@ pub fn ingest(lake: &Lake, inputs: Vec<Input>, options: &IngestOptions) -> Resul
 
     // 2. Resolve against the lake.
     let months: HashSet<Month> = winners.values().map(|c| month_of_day(c.date)).collect();
-    let lake_copies = read_lake_copies(lake, base, &months)?;
+    let mut lake_copies = read_lake_copies(lake, base, &months)?;
+    lake_copies.extend(elsewhere::find(lake, base, &months, &winners)?);
     let mut keep: HashSet<u64> = HashSet::with_capacity(winners.len());
     let mut replaced: BTreeMap<Month, Replaced> = BTreeMap::new();
     for (id, candidate) in winners {
@@ -438,6 +443,7 @@ fn index_copies(
             ordinal: records.value(i),
             hash: parse_hash(hashes.value(i))?,
             date: dates.value(i),
+            bloom: elsewhere::bloom_hash(ids.value(i)),
         };
         match winners.entry(id_key(ids.value(i))) {
             Entry::Occupied(mut current) => {
