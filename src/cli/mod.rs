@@ -135,6 +135,19 @@ struct GenerateArgs {
 /// Runs the command line; the exit code says whether everything went well.
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    crate::storage::retries::install();
+    let result = run(cli);
+    let retried = crate::storage::retries::count();
+    if retried > 0 {
+        eprintln!(
+            "convlake: {retried} storage requests were retried (the store was throttled or failing); see the lines above"
+        );
+    }
+    result
+}
+
+/// Runs the parsed command.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let options = StorageOptions::parse(&cli.storage_options)?;
     let lake = || Lake::open(&cli.lake, &options);
     match cli.command {

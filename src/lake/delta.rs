@@ -368,6 +368,17 @@ fn make_durable(lake: &Lake, table: Table, version: u64) -> Result<()> {
 
 /// A delta-rs error on `table`.
 pub fn delta_error(table: Table, source: DeltaTableError) -> Error {
+    let text = source.to_string();
+    if text.contains("object store") {
+        if let Some(hint) = crate::storage::transient_hint(&text) {
+            return Error::Storage {
+                action: "cannot read or commit",
+                location: format!("{}/_delta_log", table.name()),
+                reason: text,
+                hint,
+            };
+        }
+    }
     Error::Delta {
         table: table.name(),
         source: Box::new(source),

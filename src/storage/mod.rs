@@ -15,6 +15,7 @@ pub mod faults;
 mod options;
 mod remote;
 pub mod retired;
+pub mod retries;
 
 use std::fmt;
 use std::fs::File;
@@ -28,7 +29,7 @@ use datafusion::prelude::SessionContext;
 use url::Url;
 
 pub use options::StorageOptions;
-pub use remote::Remote;
+pub use remote::{transient_hint, Remote, MAX_RETRIES};
 
 use crate::error::{Error, Result};
 

@@ -49,6 +49,12 @@ pub struct Remote {
     prefix: ObjectPath,
 }
 
+/// How many times a request that failed transiently (a 5xx, a 429, a timeout, a refused
+/// connection) is sent again, with backoff from 200 ms doubling (jittered) to 8 s: about 6 s
+/// of waiting in all, within a minute per request. Each retry is reported
+/// (`storage::retries`).
+pub const MAX_RETRIES: usize = 5;
+
 /// The URL schemes convlake opens with an object store.
 const SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl"];
 
@@ -63,8 +69,12 @@ impl Remote {
             ))
         };
         let retry = RetryConfig {
-            backoff: BackoffConfig::default(),
-            max_retries: 3,
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(8),
+                base: 2.0,
+            },
+            max_retries: MAX_RETRIES,
             retry_timeout: Duration::from_secs(60),
         };
         // The three builders share their shape, not a trait.
@@ -390,10 +400,7 @@ pub fn storage_error(action: &'static str, location: String, e: object_store::Er
         _ if text.contains("credential") || text.contains("metadata") || text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") => {
             format!("no usable credentials: {}", config_hint(&scheme))
         }
-        _ if text.contains("error sending request") || text.contains("connect") || text.contains("dns") => {
-            "the storage endpoint cannot be reached: check AWS_ENDPOINT_URL (or the network), and that the server runs".into()
-        }
-        _ => config_hint(&scheme).into(),
+        _ => transient_hint(&text).unwrap_or_else(|| config_hint(&scheme).into()),
     };
     Error::Storage {
         action,
@@ -401,6 +408,27 @@ pub fn storage_error(action: &'static str, location: String, e: object_store::Er
         reason: text,
         hint,
     }
+}
+
+/// What to do about a store that failed after its retries (throttling, server errors) or
+/// cannot be reached, from the error's text (it may come wrapped by delta-rs); `None` for
+/// other errors.
+pub fn transient_hint(text: &str) -> Option<String> {
+    let failing = [
+        "Server returned non-2xx status code: 5",
+        "SlowDown",
+        "status 5",
+        "503",
+        "500 Internal",
+    ];
+    if text.contains("retries") && failing.iter().any(|f| text.contains(f)) {
+        return Some(format!(
+            "the store kept failing or throttling after {MAX_RETRIES} retries: the lake holds its last committed state; run the command again later"
+        ));
+    }
+    (text.contains("error sending request") || text.contains("connect") || text.contains("dns")).then(|| {
+        "the storage endpoint cannot be reached: check AWS_ENDPOINT_URL (or the network), and that the server runs".into()
+    })
 }
 
 /// Lets delta-rs open tables at object-store URLs with the stores convlake builds: its

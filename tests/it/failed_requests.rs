@@ -157,6 +157,20 @@ fn inputs(dir: &Path) -> (Vec<String>, String) {
     (inputs, reexport)
 }
 
+/// [`every_failed_request`] for ingest of `reexport`, then optimize, then vacuum: their
+/// request counts.
+fn every_command(
+    dir: &Path,
+    fresh: &dyn Fn(&str) -> String,
+    discard: &dyn Fn(&str),
+    reexport: &str,
+    options: &StorageOptions,
+    stride: Stride,
+) -> [u64; 3] {
+    [&["ingest", reexport][..], &["optimize"], &["vacuum"]]
+        .map(|args| every_failed_request(dir, fresh, discard, args, options, stride))
+}
+
 #[test]
 fn every_failed_request_of_a_local_lakes_commands_leaves_the_old_or_the_new_state() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,32 +186,14 @@ fn every_failed_request_of_a_local_lakes_commands_leaves_the_old_or_the_new_stat
     };
     let discard = |lake: &str| std::fs::remove_dir_all(lake).unwrap();
     let options = StorageOptions::default();
-    let counts = [
-        every_failed_request(
-            dir.path(),
-            &fresh,
-            &discard,
-            &["ingest", &reexport],
-            &options,
-            Stride::Every,
-        ),
-        every_failed_request(
-            dir.path(),
-            &fresh,
-            &discard,
-            &["optimize"],
-            &options,
-            Stride::Every,
-        ),
-        every_failed_request(
-            dir.path(),
-            &fresh,
-            &discard,
-            &["vacuum"],
-            &options,
-            Stride::Every,
-        ),
-    ];
+    let counts = every_command(
+        dir.path(),
+        &fresh,
+        &discard,
+        &reexport,
+        &options,
+        Stride::Every,
+    );
     println!(
         "requests on a local lake: ingest {}, optimize {}, vacuum {}",
         counts[0], counts[1], counts[2]
@@ -244,32 +240,7 @@ fn every_failed_request_of_an_s3_lakes_commands_leaves_the_old_or_the_new_state(
             lake.delete(&object.path).unwrap();
         }
     };
-    let counts = [
-        every_failed_request(
-            dir.path(),
-            &fresh,
-            &discard,
-            &["ingest", &reexport],
-            &options,
-            S3_STRIDE,
-        ),
-        every_failed_request(
-            dir.path(),
-            &fresh,
-            &discard,
-            &["optimize"],
-            &options,
-            S3_STRIDE,
-        ),
-        every_failed_request(
-            dir.path(),
-            &fresh,
-            &discard,
-            &["vacuum"],
-            &options,
-            S3_STRIDE,
-        ),
-    ];
+    let counts = every_command(dir.path(), &fresh, &discard, &reexport, &options, S3_STRIDE);
     println!(
         "requests on S3: ingest {}, optimize {}, vacuum {}",
         counts[0], counts[1], counts[2]

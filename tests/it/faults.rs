@@ -1,6 +1,7 @@
-//! The lake under faults: statements that run while commits supersede their files, writers
-//! held past the age of leftovers on object storage (alive, and taken for dead), and a
-//! re-export whose start moved to another month.
+//! The lake under faults: statements that run while commits supersede their files (planned
+//! in process, and over the wire from `serve --pg`), writers held past the age of leftovers
+//! on object storage (alive, and taken for dead), and a re-export whose start moved to
+//! another month.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,6 +14,7 @@ use convlake::Lake;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 
+use crate::pg::{psql, psql_rows, start_pg, PASSWORD, USER};
 use crate::s3::{bucket, convlake, export, moto, ok, rows, SECRET};
 use crate::util::*;
 
@@ -153,6 +155,81 @@ fn statements_started_before_commits_answer_their_version_on_s3() {
     let dir = tempfile::tempdir().unwrap();
     let s3 = bucket("readers");
     statements_outlive_commits(&s3, &s3_options(), dir.path());
+}
+
+/// Statements over the wire, run one after another by a client of `serve --pg` on an S3 lake
+/// whose every third request is slowed (so each statement reads its files long after it was
+/// planned), while re-exports, ingests, compactions and a vacuum commit beside them: every
+/// answer is the answer of one of the lake's versions, or an error that says the statement's
+/// files were superseded.
+#[test]
+fn statements_over_the_wire_answer_their_version_while_commits_run_beside_them_on_s3() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = bucket("wire-readers");
+    let first = export(dir.path(), 300, 91, 0.5);
+    let reexport = first.replace(".ndjson", ".reexport.ndjson");
+    let (second, third) = (
+        export(dir.path(), 150, 92, 0.0),
+        export(dir.path(), 150, 93, 0.0),
+    );
+    ok(convlake(&s3, &["ingest", "--no-compact", &first]));
+    let mut command = convlake(&s3, &[]);
+    command.env("CONVLAKE_TEST_SLOW_REQUESTS", "3:120");
+    let server = start_pg(command, &[]);
+    let dsn = server.dsn(USER, PASSWORD, "disable");
+    let sql = every_table();
+    let mut versions = vec![psql_rows(&dsn, &sql)];
+
+    let stop = AtomicBool::new(false);
+    let answers = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                answers.push(psql(&dsn, &["-A", "-t", "-F", ",", "-c", &sql]));
+            }
+            answers
+        });
+        let steps: [&[&str]; 6] = [
+            &["ingest", "--no-compact", &reexport],
+            &["ingest", "--no-compact", &second],
+            &["optimize"],
+            &["ingest", &third],
+            &["optimize"],
+            &["vacuum"],
+        ];
+        for step in steps {
+            ok(convlake(&s3, step));
+            versions.push(psql_rows(&dsn, &sql));
+        }
+        stop.store(true, Ordering::SeqCst);
+        reader.join().unwrap()
+    });
+    assert!(
+        versions.first() != versions.last(),
+        "the commits changed the answer"
+    );
+    assert!(answers.len() >= 6, "only {} statements ran", answers.len());
+    for (ok, out, err) in &answers {
+        if *ok {
+            let rows: Vec<String> = out.lines().map(str::to_string).collect();
+            assert!(versions.contains(&rows), "an answer of no version:\n{out}");
+        } else {
+            assert!(err.contains("superseded by a later commit"), "{err}");
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = answers
+        .iter()
+        .filter(|(ok, ..)| *ok)
+        .map(|(_, out, _)| out)
+        .collect();
+    assert!(distinct.len() > 1, "every statement saw the same version");
+    println!(
+        "{} statements over the wire beside {} commits",
+        answers.len(),
+        versions.len() - 1
+    );
 }
 
 /// Starts `convlake ingest INPUT` on `lake` with `env`, held right before its commit.

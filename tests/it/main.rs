@@ -25,5 +25,6 @@ mod s3;
 mod serve;
 mod serve_attacks;
 mod slt;
+mod throttled;
 mod util;
 mod years;

@@ -52,9 +52,15 @@ impl PgServer {
 
 /// Starts `convlake serve --pg` on a free port over `lake`, with the user `analyst`.
 pub(crate) fn serve_pg(lake: &Path, extra: &[&str]) -> PgServer {
-    let mut child = Command::new(binary())
-        .arg("--lake")
-        .arg(lake)
+    let mut command = Command::new(binary());
+    command.arg("--lake").arg(lake);
+    start_pg(command, extra)
+}
+
+/// Starts `command` (`convlake --lake …` with its environment) as `serve --pg` on a free
+/// port, with the user `analyst`.
+pub(crate) fn start_pg(mut command: Command, extra: &[&str]) -> PgServer {
+    let mut child = command
         .args(["serve", "--pg", "127.0.0.1:0"])
         .args(extra)
         .env("CONVLAKE_PG_USERS", format!("{USER}:{PASSWORD}"))
