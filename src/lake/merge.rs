@@ -1,7 +1,8 @@
 //! The k-way merge by `conversation_start` that compaction and an ingest of input out of
 //! start order share: runs of rows, each already in start order, merged into one stream in
 //! start order (ties: the earlier run first, so the order of equal starts is the order the
-//! runs were made in). Memory holds one batch of every run and one batch of output.
+//! runs were made in). Memory holds one batch of every run, the batches finished since the
+//! last output, and one batch of output.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -32,13 +33,15 @@ pub fn in_start_order(batch: RecordBatch) -> Result<RecordBatch> {
 /// One run being merged: its current batch's place among the sources, and the next row.
 struct Cursor {
     run: SortedRun,
-    source: usize,
+    /// Where its current batch is in the sources; `None` once the run is over.
+    source: Option<usize>,
     starts: Vec<i64>,
     next: usize,
 }
 
 impl Cursor {
-    /// Moves to the run's next batch with rows; `false` at the run's end.
+    /// Moves to the run's next batch with rows (a new source: the one it leaves may still be
+    /// picked from); `false` at the run's end.
     fn advance(&mut self, sources: &mut Vec<RecordBatch>) -> Result<bool> {
         for batch in self.run.by_ref() {
             let batch = batch?;
@@ -47,65 +50,88 @@ impl Cursor {
             }
             self.starts = starts(&batch).to_vec();
             self.next = 0;
-            self.source = sources.len();
+            self.source = Some(sources.len());
             sources.push(batch);
             return Ok(true);
         }
+        self.source = None;
         Ok(false)
     }
 }
 
+/// The merge's output being gathered: rows picked from the sources, handed on as one batch
+/// of up to [`OUTPUT_ROWS`].
+struct Output<F> {
+    sources: Vec<RecordBatch>,
+    picked: Vec<(usize, usize)>,
+    emit: F,
+}
+
+impl<F: FnMut(RecordBatch) -> Result<()>> Output<F> {
+    /// Hands on the rows picked, and keeps only the sources the cursors are still on (so
+    /// that every interleave sees about one batch per run, and memory holds no finished
+    /// batch).
+    fn take(&mut self, cursors: &mut [Cursor]) -> Result<()> {
+        if !self.picked.is_empty() {
+            let refs: Vec<&RecordBatch> = self.sources.iter().collect();
+            let batch = interleave_record_batch(&refs, &self.picked)?;
+            self.picked.clear();
+            (self.emit)(batch)?;
+        }
+        let mut kept = Vec::with_capacity(cursors.len());
+        for cursor in cursors.iter_mut() {
+            if let Some(source) = cursor.source {
+                cursor.source = Some(kept.len());
+                kept.push(self.sources[source].clone());
+            }
+        }
+        self.sources = kept;
+        Ok(())
+    }
+}
+
 /// Merges `runs` (every one in start order, all of one schema) by `conversation_start`,
-/// handing `emit` the merged rows in order, at most [`OUTPUT_ROWS`] per batch.
+/// handing `emit` the merged rows in order, [`OUTPUT_ROWS`] per batch (the last fewer).
 pub fn merge_by_start(
     runs: Vec<SortedRun>,
-    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+    emit: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
-    let mut sources: Vec<RecordBatch> = Vec::new();
+    let mut out = Output {
+        sources: Vec::new(),
+        picked: Vec::new(),
+        emit,
+    };
     let mut cursors = Vec::new();
     let mut heap = BinaryHeap::new();
     for run in runs {
         let mut cursor = Cursor {
             run,
-            source: 0,
+            source: None,
             starts: Vec::new(),
             next: 0,
         };
-        if cursor.advance(&mut sources)? {
+        if cursor.advance(&mut out.sources)? {
             heap.push(Reverse((cursor.starts[0], cursors.len())));
             cursors.push(cursor);
         }
     }
-    let mut picked: Vec<(usize, usize)> = Vec::new();
-    let mut take = |sources: &[RecordBatch], picked: &mut Vec<(usize, usize)>| -> Result<()> {
-        if picked.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&RecordBatch> = sources.iter().collect();
-        let batch = interleave_record_batch(&refs, picked)?;
-        picked.clear();
-        emit(batch)
-    };
     while let Some(Reverse((_, c))) = heap.pop() {
         let cursor = &mut cursors[c];
-        picked.push((cursor.source, cursor.next));
+        let source = cursor.source.expect("a cursor in the heap is on a batch");
+        out.picked.push((source, cursor.next));
         cursor.next += 1;
         if cursor.next < cursor.starts.len() {
             heap.push(Reverse((cursor.starts[cursor.next], c)));
-        } else {
-            // The run's batch is done: take what was picked from it before it goes.
-            take(&sources, &mut picked)?;
-            let schema = sources[cursor.source].schema();
-            sources[cursor.source] = RecordBatch::new_empty(schema);
-            if cursor.advance(&mut sources)? {
-                heap.push(Reverse((cursor.starts[0], c)));
-            }
+        } else if cursor.advance(&mut out.sources)? {
+            heap.push(Reverse((cursor.starts[0], c)));
         }
-        if picked.len() >= OUTPUT_ROWS {
-            take(&sources, &mut picked)?;
+        // Finished batches wait for the next output batch; runs of tiny batches hand on
+        // early rather than pile them up.
+        if out.picked.len() >= OUTPUT_ROWS || out.sources.len() > 2 * cursors.len() + 16 {
+            out.take(&mut cursors)?;
         }
     }
-    take(&sources, &mut picked)
+    out.take(&mut cursors)
 }
 
 #[cfg(test)]

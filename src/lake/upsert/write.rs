@@ -27,7 +27,9 @@ use crate::columnar::tables::TableBatch;
 use crate::error::{Error, Result};
 use crate::ingest::Decoded;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{batch_bytes, start_order, FileWriter, KeyStats, ROW_GROUP_ROWS};
+use crate::lake::files::{
+    batch_bytes, start_order, starts, FileWriter, KeyStats, ROW_GROUP_ROWS,
+};
 use crate::lake::layout::{month_of_day, Month};
 use crate::schema::{Table, CONVERSATION_DATE};
 use crate::storage::Lake;
@@ -107,6 +109,10 @@ struct FileTask {
     last: bool,
     /// The input is over: everything of the month is written after this flush.
     end: bool,
+    /// The input has come out of start order already (see [`Router::route`]): a month's
+    /// first flush starts its sorted runs instead of a file, so that no file is written
+    /// only to be read back and merged.
+    disordered: bool,
 }
 
 /// The file that one month of one table is being written to, and its staged ordinals.
@@ -213,6 +219,8 @@ impl<'a> WriterPool<'a> {
                 chunk: 0,
                 tasks,
                 tokens,
+                latest: HashMap::new(),
+                disordered: false,
             };
             feed(&mut router).and_then(|()| router.finish())
             // The router, and with it the queue's sender, is dropped here: writers end.
@@ -295,7 +303,9 @@ impl<'a> WriterPool<'a> {
         if !batches.is_empty() {
             let stats = KeyStats::of(&batches);
             let first = stats.start.map(|(first, _)| first);
-            if month.runs.is_none() && month.last_start > first {
+            let fresh = month.last_start.is_none() && month.open.is_none();
+            let spill_first = task.disordered && fresh && !task.end && month.parked.is_empty();
+            if month.runs.is_none() && (month.last_start > first || spill_first) {
                 let mut runs = Runs::new(self.lake, self.staging);
                 for file in month.parked.drain(..) {
                     runs.adopt(file);
@@ -476,6 +486,10 @@ pub(super) struct Router<'a> {
     tasks: crossbeam_channel::Sender<FileTask>,
     /// One per flush the pool may hold (see [`WriterPool::run`]).
     tokens: crossbeam_channel::Receiver<()>,
+    /// Per table, the latest start routed, while the input is in start order.
+    latest: HashMap<Table, i64>,
+    /// A row came earlier than one routed before it.
+    disordered: bool,
 }
 
 impl Router<'_> {
@@ -484,6 +498,16 @@ impl Router<'_> {
         let batch = &decoded.batch;
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        if !self.disordered {
+            let latest = self.latest.entry(decoded.table).or_insert(i64::MIN);
+            for &start in starts(batch) {
+                if start < *latest {
+                    self.disordered = true;
+                    break;
+                }
+                *latest = start;
+            }
         }
         let dates = batch
             .column_by_name(CONVERSATION_DATE)
@@ -574,6 +598,7 @@ impl Router<'_> {
             buffer,
             last,
             end,
+            disordered: self.disordered,
         };
         *sent += 1;
         let stopped = || Error::Internal("the Parquet writers stopped".into());
