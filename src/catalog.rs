@@ -119,7 +119,10 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
     // elsewhere and still costs its bookkeeping (0.9 ms of the 20 ms of "top agents" over a
     // year of a small center).
     config.options_mut().execution.parquet.bloom_filter_on_read = false;
-    let mut ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
+    let ctx = SessionContext::new_with_config_rt(config, ctx.runtime_env());
+    #[cfg(feature = "distributed")]
+    let ctx = crate::distributed::distribute(ctx)?;
+    let mut ctx = ctx;
     lake.register(&ctx);
     ctx.add_optimizer_rule(Arc::new(crate::optimizer::GroupByDictionaryValues));
     crate::lateral::register(&ctx)?;
@@ -136,10 +139,7 @@ pub async fn open_as_of(lake: &Lake, as_of: AsOf, ctx: SessionContext) -> Result
 /// `datafusion-functions-json`) and creates the views of `sql/views/` in `ctx`, whose tables
 /// must be registered already.
 pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
-    crate::functions::register(ctx);
-    ctx.register_udf(crate::postgres::json::udf());
-    datafusion_functions_json::register_all(ctx)?;
-    crate::bounded::register(ctx);
+    register_functions(ctx)?;
     for (name, sql) in VIEWS {
         ctx.sql(sql).await.map_err(|e| {
             Error::Usage(format!(
@@ -147,6 +147,17 @@ pub async fn load_views(ctx: &mut SessionContext) -> Result<()> {
             ))
         })?;
     }
+    Ok(())
+}
+
+/// Registers convlake's functions in `ctx`: its own, the JSON functions and `->`/`->>`
+/// operators of `datafusion-functions-json`, and the bounded aggregates (what a worker's
+/// sessions need to run any part of a plan).
+pub fn register_functions(ctx: &mut SessionContext) -> Result<()> {
+    crate::functions::register(ctx);
+    ctx.register_udf(crate::postgres::json::udf());
+    datafusion_functions_json::register_all(ctx)?;
+    crate::bounded::register(ctx);
     Ok(())
 }
 

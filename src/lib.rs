@@ -26,6 +26,8 @@ pub mod bounded;
 pub mod catalog;
 pub mod cli;
 pub mod columnar;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod error;
 pub mod functions;
 pub mod generate;

@@ -20,6 +20,8 @@ mod report_cmd;
 mod schema_cmd;
 mod shell_cmd;
 mod sql_cmd;
+#[cfg(feature = "distributed")]
+mod worker_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,22 @@ pub struct Cli {
     /// variables: aws_region=eu-west-1, aws_endpoint=http://127.0.0.1:9000, allow_http=true, …
     #[arg(long = "storage-option", global = true, value_name = "KEY=VALUE")]
     storage_options: Vec<String>,
+    /// Run statements across these `convlake worker`s (host:port, comma-separated): sql,
+    /// report, aggregate, details and serve plan here and run their stages there.
+    #[cfg(feature = "distributed")]
+    #[arg(
+        long,
+        global = true,
+        env = "CONVLAKE_WORKERS",
+        value_delimiter = ',',
+        value_name = "HOST:PORT,..."
+    )]
+    workers: Vec<String>,
+    /// The file whose first line is the workers' shared secret (else
+    /// `$CONVLAKE_WORKER_SECRET`), for `worker` and `--workers`.
+    #[cfg(feature = "distributed")]
+    #[arg(long, global = true, value_name = "FILE")]
+    worker_secret_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,6 +95,10 @@ enum Command {
     /// Serve the lake: the Genesys Analytics API over HTTP (--http), and SQL over the
     /// PostgreSQL wire protocol for BI tools (--pg).
     Serve(Box<api_cmd::ServeArgs>),
+    /// Run parts of convlake's statements for coordinators started with --workers (the lake
+    /// at the same --lake location; the shared secret in $CONVLAKE_WORKER_SECRET).
+    #[cfg(feature = "distributed")]
+    Worker(worker_cmd::WorkerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,6 +172,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let options = StorageOptions::parse(&cli.storage_options)?;
     let lake = || Lake::open(&cli.lake, &options);
+    #[cfg(feature = "distributed")]
+    if !matches!(cli.command, Command::Worker(_)) {
+        worker_cmd::configure(&cli.workers, cli.worker_secret_file.as_ref())?;
+    }
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run_ingest(&lake()?, &options, &args),
         Command::Pull(args) => pull_cmd::run_pull(&lake()?, &args),
@@ -166,6 +192,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Aggregate(args) => runtime()?.block_on(api_cmd::run_aggregate(&lake()?, &args)),
         Command::Details(args) => runtime()?.block_on(api_cmd::run_details(&lake()?, &args)),
         Command::Serve(args) => runtime()?.block_on(api_cmd::run_serve(lake()?, &args)),
+        #[cfg(feature = "distributed")]
+        Command::Worker(args) => runtime()?.block_on(worker_cmd::run(
+            &lake()?,
+            cli.worker_secret_file.as_ref(),
+            &args,
+        )),
     }
 }
 

@@ -122,6 +122,11 @@ pub(crate) async fn run(lake: &crate::storage::Lake, args: &SqlArgs) -> anyhow::
     let statements = split_statements(&text)?;
     let stdout = std::io::stdout();
     for (i, statement) in statements.iter().enumerate() {
+        #[cfg(feature = "distributed")]
+        if let Some(stages) = distributed_explain(&ctx, statement, &params).await? {
+            println!("{stages}");
+            continue;
+        }
         let mut times = Vec::new();
         let mut planning = Vec::new();
         let mut result = None;
@@ -159,4 +164,35 @@ pub(crate) async fn run(lake: &crate::storage::Lake, args: &SqlArgs) -> anyhow::
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `EXPLAIN statement` with workers configured: the stages of the distributed plan and the
+/// workers they run on (DataFusion's own `EXPLAIN` shows the plan of one machine). `None`
+/// for any other statement, or without workers.
+#[cfg(feature = "distributed")]
+async fn distributed_explain(
+    ctx: &SessionContext,
+    statement: &str,
+    params: &[(String, datafusion::scalar::ScalarValue)],
+) -> anyhow::Result<Option<String>> {
+    if crate::distributed::cluster().is_none() {
+        return Ok(None);
+    }
+    let trimmed = statement.trim_start();
+    let Some(head) = trimmed.get(..8) else {
+        return Ok(None);
+    };
+    let rest = &trimmed[8..];
+    let analyze = rest
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with("ANALYZE");
+    if !head.eq_ignore_ascii_case("EXPLAIN ") || analyze {
+        return Ok(None);
+    }
+    let physical = plan(ctx, rest, params)
+        .await?
+        .create_physical_plan()
+        .await?;
+    Ok(crate::distributed::explain(physical.as_ref()))
 }

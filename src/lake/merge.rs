@@ -91,11 +91,22 @@ impl<F: FnMut(RecordBatch) -> Result<()>> Output<F> {
 }
 
 /// Merges `runs` (every one in start order, all of one schema) by `conversation_start`,
-/// handing `emit` the merged rows in order, [`OUTPUT_ROWS`] per batch (the last fewer).
+/// handing `emit` the merged rows in order, [`OUTPUT_ROWS`] per batch (the last fewer; a
+/// single run's batches as they are).
 pub fn merge_by_start(
     runs: Vec<SortedRun>,
-    emit: impl FnMut(RecordBatch) -> Result<()>,
+    mut emit: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    if runs.len() == 1 {
+        // One run is its own merge: its batches as they are, without a copy.
+        for batch in runs.into_iter().flatten() {
+            let batch = batch?;
+            if batch.num_rows() > 0 {
+                emit(batch)?;
+            }
+        }
+        return Ok(());
+    }
     let mut out = Output {
         sources: Vec::new(),
         picked: Vec::new(),

@@ -5,6 +5,8 @@ mod catalog;
 mod cli;
 mod crash;
 mod decode;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod engines;
 mod failed_requests;
 mod faults;

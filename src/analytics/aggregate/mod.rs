@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int32Array};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -147,7 +149,7 @@ fn date_literal(ms: i64) -> String {
 }
 
 /// The SQL statement of `query`, and what its filtered columns mean.
-pub(crate) fn statement(query: &Query, settings: &Settings, bucket_fn: &str) -> (String, Extras) {
+pub(crate) fn statement(query: &Query, settings: &Settings, bucket: &str) -> (String, Extras) {
     let min_date = date_literal(query.interval.start - settings.lookback_ms);
     let max_date = date_literal(query.interval.end);
     let mut names: Vec<String> = Vec::new();
@@ -204,7 +206,7 @@ pub(crate) fn statement(query: &Query, settings: &Settings, bucket_fn: &str) -> 
         let index = extras.add(condition);
         extras.views.push(index);
     }
-    let mut select = vec![format!("{bucket_fn}(m.emit_date) AS b")];
+    let mut select = vec![format!("{bucket} AS b")];
     for (i, dim) in query.group_by.iter().enumerate() {
         let expr = match dim.kind {
             Kind::List => format!("CAST({} AS VARCHAR[])", dim.expr()),
@@ -295,30 +297,107 @@ pub(crate) fn statement(query: &Query, settings: &Settings, bucket_fn: &str) -> 
 /// The bucket function of `bounds` (UTC ms: bucket starts, then the end): the index of the
 /// bucket holding a timestamp, NULL outside.
 fn bucket_udf(name: &str, bounds: &[i64]) -> datafusion::logical_expr::ScalarUDF {
-    let micros: Arc<Vec<i64>> = Arc::new(bounds.iter().map(|ms| ms * 1000).collect());
-    create_udf(
-        name,
-        vec![DataType::Timestamp(
-            TimeUnit::Microsecond,
-            Some("UTC".into()),
-        )],
-        DataType::Int32,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
-            let last = micros.len() - 1;
-            let out: Int32Array = ts
-                .iter()
-                .map(|t| {
-                    let t = t?;
-                    let i = micros.partition_point(|b| *b <= t);
-                    (i >= 1 && i <= last).then(|| (i - 1) as i32)
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
+    datafusion::logical_expr::ScalarUDF::new_from_impl(BucketFn::new(name, bounds.to_vec()))
+}
+
+/// Whether `ctx` runs its statements across workers, which find functions by name: the
+/// per-query bucket function is then spelled out in SQL ([`bucket_sql`]).
+fn distributed(ctx: &SessionContext) -> bool {
+    #[cfg(feature = "distributed")]
+    {
+        let _ = ctx;
+        crate::distributed::cluster().is_some()
+    }
+    #[cfg(not(feature = "distributed"))]
+    {
+        let _ = ctx;
+        false
+    }
+}
+
+/// What [`bucket_udf`] computes, as a SQL expression of the timestamp column `column`:
+/// arithmetic when every bucket is as long (minutes, hours, days without a DST change), else
+/// a `CASE` over the bounds.
+fn bucket_sql(bounds: &[i64], column: &str) -> String {
+    let micros: Vec<i64> = bounds.iter().map(|ms| ms * 1000).collect();
+    let t = format!("CAST({column} AS BIGINT)");
+    let (first, end) = (micros[0], micros[micros.len() - 1]);
+    let widths: Vec<i64> = micros.windows(2).map(|w| w[1] - w[0]).collect();
+    if widths.iter().all(|w| *w == widths[0] && *w > 0) {
+        let width = widths[0];
+        return format!(
+            "CASE WHEN {t} >= {first} AND {t} < {end} THEN CAST(({t} - {first}) / {width} AS INT) END"
+        );
+    }
+    let branches: String = micros[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, bound)| format!(" WHEN {t} < {bound} THEN {i}"))
+        .collect();
+    format!("CASE WHEN {t} < {first} THEN NULL{branches} END")
+}
+
+/// The per-query bucket function (see [`bucket_udf`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct BucketFn {
+    name: String,
+    /// Bucket starts then the end, UTC milliseconds.
+    bounds: Vec<i64>,
+    signature: Signature,
+}
+
+impl BucketFn {
+    /// The function `name` over `bounds` (UTC ms: bucket starts, then the end).
+    pub fn new(name: &str, bounds: Vec<i64>) -> Self {
+        BucketFn {
+            name: name.to_string(),
+            bounds,
+            signature: Signature::exact(
+                vec![DataType::Timestamp(
+                    TimeUnit::Microsecond,
+                    Some("UTC".into()),
+                )],
+                Volatility::Immutable,
+            ),
+        }
+    }
+
+    /// Its bounds, UTC milliseconds.
+    pub fn bounds(&self) -> &[i64] {
+        &self.bounds
+    }
+}
+
+impl ScalarUDFImpl for BucketFn {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
+        let last = self.bounds.len() - 1;
+        let out: Int32Array = ts
+            .iter()
+            .map(|t| {
+                let t = t?;
+                let i = self.bounds.partition_point(|b| b * 1000 <= t);
+                (i >= 1 && i <= last).then(|| (i - 1) as i32)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 /// Answers `body` over the session `ctx` (a lake session, see [`crate::catalog`]). The
@@ -339,8 +418,13 @@ pub async fn answer_query(
     settings: &Settings,
 ) -> Result<Answer, ApiError> {
     let bucket_fn = "convlake_aggregate_bucket";
-    ctx.register_udf(bucket_udf(bucket_fn, &query.bounds));
-    let (sql, extras) = statement(query, settings, bucket_fn);
+    let bucket = if distributed(ctx) {
+        bucket_sql(&query.bounds, "m.emit_date")
+    } else {
+        ctx.register_udf(bucket_udf(bucket_fn, &query.bounds));
+        format!("{bucket_fn}(m.emit_date)")
+    };
+    let (sql, extras) = statement(query, settings, &bucket);
     let df = ctx
         .sql_with_options(&sql, crate::query::read_only())
         .await

@@ -74,29 +74,19 @@ impl Runs {
         batches: &[RecordBatch],
         ordinals: &[UInt64Array],
     ) -> Result<()> {
-        let with: Vec<RecordBatch> = batches
-            .iter()
-            .zip(ordinals)
-            .map(|(b, o)| with_ordinals(b, o.clone()))
-            .collect::<Result<_>>()?;
         let path = self.staging.join(format!("{number:06}.run"));
-        let mut out = RunWriter::create(&path, &with[0].schema())?;
-        match start_order(&with) {
-            None => {
-                for batch in &with {
-                    out.write_sliced(batch)?;
-                }
-            }
-            Some(order) => {
-                let refs: Vec<&RecordBatch> = with.iter().collect();
-                let bytes: usize = with.iter().map(batch_bytes).sum();
-                for part in order.chunks(rows_per_batch(order.len(), bytes)) {
-                    out.write(&interleave_record_batch(&refs, part)?)?;
-                }
-            }
+        let mut out: Option<RunWriter> = None;
+        sorted_slices(batches, ordinals, |batch| {
+            let writer = match &mut out {
+                Some(writer) => writer,
+                None => out.insert(RunWriter::create(&path, &batch.schema())?),
+            };
+            writer.write(&batch)
+        })?;
+        if let Some(out) = out {
+            out.finish()?;
+            self.runs.push((0, Run::Spilled(path)));
         }
-        out.finish()?;
-        self.runs.push((0, Run::Spilled(path)));
         self.cascade(number)
     }
 
@@ -139,10 +129,19 @@ impl Runs {
     /// record ordinals of its rows; removes the runs.
     pub(super) fn merge(
         mut self,
+        (batches, ordinals): (&[RecordBatch], &[UInt64Array]),
         mut emit: impl FnMut(RecordBatch, UInt64Array) -> Result<()>,
     ) -> Result<()> {
         let runs: Vec<Run> = self.runs.drain(..).map(|(_, run)| run).collect();
-        let readers = self.readers(&runs)?;
+        let mut readers = self.readers(&runs)?;
+        if !batches.is_empty() {
+            let mut last = Vec::new();
+            sorted_slices(batches, ordinals, |batch| {
+                last.push(Ok(batch));
+                Ok(())
+            })?;
+            readers.push(Box::new(last.into_iter()));
+        }
         merge_by_start(readers, |batch| {
             let (batch, ordinals) = without_ordinals(batch)?;
             emit(batch, ordinals)
@@ -197,6 +196,41 @@ impl Runs {
     }
 }
 
+/// The rows of `batches` (with their ordinals as the last column) in start order, handed to
+/// `out` in batches of about [`RUN_BATCH_BYTES`].
+fn sorted_slices(
+    batches: &[RecordBatch],
+    ordinals: &[UInt64Array],
+    mut out: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let with: Vec<RecordBatch> = batches
+        .iter()
+        .zip(ordinals)
+        .map(|(b, o)| with_ordinals(b, o.clone()))
+        .collect::<Result<_>>()?;
+    match start_order(&with) {
+        None => {
+            for batch in &with {
+                let slice = rows_per_batch(batch.num_rows(), batch_bytes(batch));
+                let mut at = 0;
+                while at < batch.num_rows() {
+                    let len = slice.min(batch.num_rows() - at);
+                    out(batch.slice(at, len))?;
+                    at += len;
+                }
+            }
+        }
+        Some(order) => {
+            let refs: Vec<&RecordBatch> = with.iter().collect();
+            let bytes: usize = with.iter().map(batch_bytes).sum();
+            for part in order.chunks(rows_per_batch(order.len(), bytes)) {
+                out(interleave_record_batch(&refs, part)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Rows per batch of a run for rows of `bytes` in all: about [`RUN_BATCH_BYTES`] each.
 fn rows_per_batch(rows: usize, bytes: usize) -> usize {
     (RUN_BATCH_BYTES as u128 * rows.max(1) as u128 / bytes.max(1) as u128).clamp(16, 8192) as usize
@@ -240,18 +274,6 @@ impl RunWriter {
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         Ok(self.writer.write(batch)?)
-    }
-
-    /// Writes `batch` in slices of about [`RUN_BATCH_BYTES`].
-    fn write_sliced(&mut self, batch: &RecordBatch) -> Result<()> {
-        let slice = rows_per_batch(batch.num_rows(), batch_bytes(batch));
-        let mut at = 0;
-        while at < batch.num_rows() {
-            let len = slice.min(batch.num_rows() - at);
-            self.write(&batch.slice(at, len))?;
-            at += len;
-        }
-        Ok(())
     }
 
     fn finish(mut self) -> Result<()> {

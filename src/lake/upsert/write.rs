@@ -27,9 +27,7 @@ use crate::columnar::tables::TableBatch;
 use crate::error::{Error, Result};
 use crate::ingest::Decoded;
 use crate::lake::delta::LakeFile;
-use crate::lake::files::{
-    batch_bytes, start_order, starts, FileWriter, KeyStats, ROW_GROUP_ROWS,
-};
+use crate::lake::files::{batch_bytes, start_order, starts, FileWriter, KeyStats, ROW_GROUP_ROWS};
 use crate::lake::layout::{month_of_day, Month};
 use crate::schema::{Table, CONVERSATION_DATE};
 use crate::storage::Lake;
@@ -321,6 +319,8 @@ impl<'a> WriterPool<'a> {
                 month.runs = Some(runs);
             }
             match &mut month.runs {
+                // The month's last rows are merged from memory, not staged first.
+                Some(_) if task.end => {}
                 Some(runs) => {
                     let number = self.files.fetch_add(1, Ordering::Relaxed);
                     runs.add(number, &batches, &ordinals)?;
@@ -336,7 +336,7 @@ impl<'a> WriterPool<'a> {
         if task.end {
             if let Some(runs) = month.runs.take() {
                 let mut merged = Merged::default();
-                runs.merge(|batch, ordinals| {
+                runs.merge((&batches, &ordinals), |batch, ordinals| {
                     if merged.add(batch, ordinals) {
                         let (batches, ordinals) = merged.take();
                         self.append(key, &mut month.open, (&batches, &ordinals), None, done)?;
