@@ -119,7 +119,7 @@ fn every_failed_request(
 
 /// Which requests to fail.
 #[derive(Clone, Copy)]
-enum Stride {
+pub(crate) enum Stride {
     /// Every one.
     Every,
     /// The last `tail` (where the commit is: claim, plan, Delta commits, lake record,
@@ -128,7 +128,7 @@ enum Stride {
 }
 
 impl Stride {
-    fn requests(self, count: u64) -> Vec<u64> {
+    pub(crate) fn requests(self, count: u64) -> Vec<u64> {
         match self {
             Stride::Every => (1..=count).collect(),
             Stride::Sampled { tail, spread } => {

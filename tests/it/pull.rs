@@ -2,7 +2,8 @@
 //! (`tests/python/genesys_mock.py`, whose every answer is checked against the official SDK's
 //! models): jobs through QUEUED and PENDING, results over pages by cursor, 429s with
 //! `Retry-After`, a revoked token, an availability date behind the data, a failed and an
-//! expired job, a pull killed mid-paging, and what the refetch window brings back.
+//! expired job, a pull killed mid-paging, failed storage requests at its commit, and what the
+//! refetch window brings back.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -706,4 +707,70 @@ fn a_conversation_still_open_is_asked_for_by_id_after_the_window_passes_it_until
     );
     let twice = "SELECT count(*) - count(DISTINCT conversation_id) FROM raw_conversations";
     assert_eq!(sql_rows(&lake, twice), ["0"]);
+}
+
+/// `pull`'s commit under failed storage requests: the N-th request of the lake's storage
+/// fails, for every request of the commit (the last 25) and a spread of those before; each
+/// failed pull leaves a readable lake (or none yet), and the pull run again ends as an
+/// uninterrupted one.
+#[test]
+fn a_pull_whose_storage_request_fails_leaves_a_readable_lake_and_the_next_pull_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = org(dir.path());
+    let mock = Mock::start(
+        dir.path(),
+        json!({"conversations": org, "availability": "2026-11-05T00:00:00.000Z"}),
+    );
+    let window = mock.window(
+        "2026-11-02T00:00:00.000Z/2026-11-05T00:00:00.000Z",
+        &dir.path().join("window.ndjson"),
+    );
+    let want = ingested(&window, &dir.path().join("want"));
+    let counter = dir.path().join("requests");
+    let clean = dir.path().join("clean");
+    let mut counted = pull_command(&clean, &mock, &["--since", "2026-11-02"]);
+    counted.env("CONVLAKE_TEST_COUNT_REQUESTS", &counter);
+    run_ok(&mut counted);
+    let requests: u64 = std::fs::read_to_string(&counter).unwrap().parse().unwrap();
+    assert!(requests > 20, "pull made {requests} storage requests");
+    let every = crate::faults::every_table();
+    let stride = crate::failed_requests::Stride::Sampled {
+        tail: 25,
+        spread: 8,
+    };
+    for n in stride.requests(requests) {
+        let lake = dir.path().join(format!("lake-{n}"));
+        let mut failing = pull_command(&lake, &mock, &["--since", "2026-11-02"]);
+        let out = failing
+            .env("CONVLAKE_TEST_FAIL_REQUEST", n.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "request {n}: {stderr}");
+        if !out.status.success() {
+            assert!(stderr.contains("injected fault"), "request {n}: {stderr}");
+        }
+        if lake.join("_convlake/log").exists() {
+            let read = Command::new(binary())
+                .arg("--lake")
+                .arg(&lake)
+                .args(["sql", &every])
+                .output()
+                .unwrap();
+            assert!(
+                read.status.success(),
+                "request {n}: the lake is unreadable: {}",
+                String::from_utf8_lossy(&read.stderr)
+            );
+        }
+        let (_, again) = pull(&lake, &mock, &["--since", "2026-11-02"]);
+        assert!(
+            again.status.success(),
+            "request {n}, run again: {}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_same_flat(&lake, &want);
+        std::fs::remove_dir_all(&lake).unwrap();
+    }
+    println!("pull: {requests} storage requests");
 }
