@@ -5,7 +5,6 @@
 //! shows the stages and the workers; a worker refuses a client without the shared secret;
 //! with the workers stopped the same statement fails clearly.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -37,15 +36,7 @@ fn start_worker(lake: &str) -> WorkerProcess {
         .env("CONVLAKE_WORKER_SECRET", WORKER_SECRET)
         .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no 127.0.0.1 address in {line:?}"))
-        .to_string();
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let addr = crate::util::announced_address(&mut child, "127.0.0.1:");
     WorkerProcess { child, addr }
 }
 

@@ -67,15 +67,8 @@ pub(crate) fn start_pg(mut command: Command, extra: &[&str]) -> PgServer {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr = crate::util::announced_address(&mut child, "127.0.0.1:");
     let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-    std::thread::spawn(move || for _ in stderr.lines() {});
     PgServer { child, port }
 }
 

@@ -30,7 +30,6 @@ impl Drop for Server {
 /// Starts `convlake serve` on a free port over `lake` with token `t0k3n` and client
 /// `reporting:s3cret`.
 pub fn serve(lake: &Path, extra: &[&str]) -> Server {
-    use std::io::BufRead;
     let mut child = Command::new(binary())
         .arg("--lake")
         .arg(lake)
@@ -41,16 +40,7 @@ pub fn serve(lake: &Path, extra: &[&str]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let url = crate::util::announced_address(&mut child, "http://");
     Server { child, url }
 }
 

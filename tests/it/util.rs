@@ -294,3 +294,20 @@ pub fn connect_from(source: &str, port: u16) -> std::net::TcpStream {
     stream.set_nonblocking(false).unwrap();
     stream
 }
+
+/// The address a server child process (spawned with stderr piped) says it listens on in its
+/// first line on stderr: the first word starting with `prefix`. Its stderr is drained from
+/// then on, so that the child never blocks on a full pipe.
+pub fn announced_address(child: &mut std::process::Child, prefix: &str) -> String {
+    use std::io::BufRead;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} address in {line:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    addr
+}
