@@ -297,7 +297,7 @@ pub(crate) fn statement(query: &Query, settings: &Settings, bucket: &str) -> (St
 /// The bucket function of `bounds` (UTC ms: bucket starts, then the end): the index of the
 /// bucket holding a timestamp, NULL outside.
 fn bucket_udf(name: &str, bounds: &[i64]) -> datafusion::logical_expr::ScalarUDF {
-    datafusion::logical_expr::ScalarUDF::new_from_impl(BucketFn::new(name, bounds.to_vec()))
+    datafusion::logical_expr::ScalarUDF::new_from_impl(BucketFn::new(name, bounds))
 }
 
 /// Whether `ctx` runs its statements across workers, which find functions by name: the
@@ -339,19 +339,19 @@ fn bucket_sql(bounds: &[i64], column: &str) -> String {
 
 /// The per-query bucket function (see [`bucket_udf`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct BucketFn {
+struct BucketFn {
     name: String,
-    /// Bucket starts then the end, UTC milliseconds.
-    bounds: Vec<i64>,
+    /// Bucket starts then the end, UTC microseconds (the unit of the timestamps it gets).
+    micros: Vec<i64>,
     signature: Signature,
 }
 
 impl BucketFn {
     /// The function `name` over `bounds` (UTC ms: bucket starts, then the end).
-    pub fn new(name: &str, bounds: Vec<i64>) -> Self {
+    fn new(name: &str, bounds: &[i64]) -> Self {
         BucketFn {
             name: name.to_string(),
-            bounds,
+            micros: bounds.iter().map(|ms| ms * 1000).collect(),
             signature: Signature::exact(
                 vec![DataType::Timestamp(
                     TimeUnit::Microsecond,
@@ -360,11 +360,6 @@ impl BucketFn {
                 Volatility::Immutable,
             ),
         }
-    }
-
-    /// Its bounds, UTC milliseconds.
-    pub fn bounds(&self) -> &[i64] {
-        &self.bounds
     }
 }
 
@@ -387,12 +382,12 @@ impl ScalarUDFImpl for BucketFn {
     ) -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
-        let last = self.bounds.len() - 1;
+        let last = self.micros.len() - 1;
         let out: Int32Array = ts
             .iter()
             .map(|t| {
                 let t = t?;
-                let i = self.bounds.partition_point(|b| b * 1000 <= t);
+                let i = self.micros.partition_point(|b| *b <= t);
                 (i >= 1 && i <= last).then(|| (i - 1) as i32)
             })
             .collect();
