@@ -21,16 +21,22 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion_distributed::{
-    grpc, ChannelResolver, DistributedExt, SessionStateBuilderExt, Worker, WorkerChannel,
-    WorkerQueryContext, WorkerResolver,
+    grpc, ChannelResolver, CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest,
+    GetWorkerInfoRequest, GetWorkerInfoResponse, SessionStateBuilderExt, SetPlanRequest, Worker,
+    WorkerChannel, WorkerQueryContext, WorkerResolver, WorkerToCoordinatorMsg,
 };
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -224,9 +230,106 @@ impl ChannelResolver for Channels {
                 request
             })
             .service(channel);
-        Ok(grpc::create_worker_client(grpc::BoxCloneSyncChannel::new(
-            channel,
-        )))
+        Ok(Box::new(Named {
+            inner: grpc::create_worker_client(grpc::BoxCloneSyncChannel::new(channel)),
+            worker: Arc::from(url.authority()),
+        }))
+    }
+}
+
+/// A connection to one worker whose network failures (the worker stopped, the connection
+/// broke mid-stream) name the worker and say what to do; errors the worker itself reported
+/// pass as they are.
+struct Named {
+    inner: Box<dyn WorkerChannel>,
+    worker: Arc<str>,
+}
+
+/// `error` of a request to `worker`, as [`Named`] says.
+fn named(worker: &str, error: DataFusionError) -> DataFusionError {
+    use tonic::Code;
+    let lost =
+        match &error {
+            DataFusionError::External(source) => source
+                .downcast_ref::<tonic::Status>()
+                .is_some_and(|status| {
+                    matches!(
+                        status.code(),
+                        Code::Unavailable
+                            | Code::Unknown
+                            | Code::Cancelled
+                            | Code::Aborted
+                            | Code::Internal
+                            | Code::DataLoss
+                            | Code::DeadlineExceeded
+                    )
+                }),
+            _ => false,
+        };
+    if !lost {
+        return error;
+    }
+    DataFusionError::Execution(format!(
+        "worker {worker} stopped answering during the statement ({error}); nothing was answered: run the statement again once `convlake worker` runs there, or with --workers naming only the workers that run"
+    ))
+}
+
+#[async_trait]
+impl WorkerChannel for Named {
+    async fn coordinator_channel(
+        &mut self,
+        headers: http::HeaderMap,
+        set_plan_request: SetPlanRequest,
+        c2w_stream: BoxStream<'static, CoordinatorToWorkerMsg>,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> std::result::Result<
+        BoxStream<'static, std::result::Result<WorkerToCoordinatorMsg, DataFusionError>>,
+        DataFusionError,
+    > {
+        let worker = self.worker.clone();
+        let stream = self
+            .inner
+            .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
+            .await
+            .map_err(|e| named(&worker, e))?;
+        Ok(stream.map_err(move |e| named(&worker, e)).boxed())
+    }
+
+    async fn execute_task(
+        &mut self,
+        headers: http::HeaderMap,
+        request: ExecuteTaskRequest,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> std::result::Result<
+        Vec<BoxStream<'static, std::result::Result<RecordBatch, DataFusionError>>>,
+        DataFusionError,
+    > {
+        let worker = self.worker.clone();
+        let streams = self
+            .inner
+            .execute_task(headers, request, metrics, task_ctx)
+            .await
+            .map_err(|e| named(&worker, e))?;
+        Ok(streams
+            .into_iter()
+            .map(|stream| {
+                let worker = worker.clone();
+                stream.map_err(move |e| named(&worker, e)).boxed()
+            })
+            .collect())
+    }
+
+    async fn get_worker_info(
+        &mut self,
+        request: GetWorkerInfoRequest,
+    ) -> std::result::Result<GetWorkerInfoResponse, DataFusionError> {
+        let worker = self.worker.clone();
+        self.inner
+            .get_worker_info(request)
+            .await
+            .map_err(|e| named(&worker, e))
     }
 }
 

@@ -274,3 +274,69 @@ fn a_worker_runs_nothing_for_a_client_without_its_secret() {
     ));
     assert!(answer.lines().count() == 2, "{answer}");
 }
+
+#[test]
+fn a_worker_killed_mid_statement_fails_the_statement_and_says_so() {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_of_two_months(dir.path(), "distributed-killed");
+    // The second worker reads the lake through a proxy that holds every read of a data file
+    // for a while: the statement is certainly running on it when it is killed.
+    let (port, seen) = crate::throttled::throttling_proxy(crate::throttled::Throttle {
+        stall: Duration::from_secs(3),
+        ..Default::default()
+    });
+    let w1 = start_worker(&lake);
+    let mut command = convlake(&lake, &["worker", "--listen", "127.0.0.1:0"]);
+    command
+        .env("CONVLAKE_WORKER_SECRET", WORKER_SECRET)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let addr = crate::util::announced_address(&mut child, "127.0.0.1:");
+    let mut w2 = WorkerProcess { child, addr };
+
+    let q3 = repo().join("benches/queries/q3.sql");
+    let started = Instant::now();
+    let statement = across(
+        &lake,
+        &[w1.addr.as_str(), w2.addr.as_str()],
+        &["sql", "--format", "csv", "-f", q3.to_str().unwrap()],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    while seen.stalled.load(Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the second worker never read a data file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    w2.child.kill().unwrap();
+    w2.child.wait().unwrap();
+    let out = statement.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a statement whose worker died answered:\n{stdout}"
+    );
+    assert!(stdout.trim().is_empty(), "no partial answer: {stdout}");
+    assert!(
+        stderr.contains(&w2.addr) && stderr.contains("run the statement again"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains(SECRET) && !stderr.contains(WORKER_SECRET),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the failure took {:?}",
+        started.elapsed()
+    );
+}

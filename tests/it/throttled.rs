@@ -2,7 +2,8 @@
 //! requests `503 Slow Down`, as a throttled bucket does. convlake retries them (bounded, with
 //! backoff), says on stderr that it did, and ends with the same lake as without the proxy; a
 //! store that never recovers fails the command after the bounded retries with the old state
-//! intact.
+//! intact. The same proxy stalls reads of data files for the test of a worker killed
+//! mid-statement.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,25 +14,29 @@ use std::sync::{Arc, Mutex};
 use crate::s3::{bucket, convlake, export, moto, ok, rows, SECRET};
 
 /// How a proxy throttles.
-#[derive(Clone, Copy)]
-struct Throttle {
-    /// Every `every`-th request is answered `503` (every one for 1)...
-    every: u64,
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Throttle {
+    /// Every `every`-th request is answered `503` (every one for 1; none for 0)...
+    pub every: u64,
     /// ... unless the same request (method and path) was refused this many times already.
-    at_most: u32,
+    pub at_most: u32,
+    /// Reads of Parquet data files wait this long before they are forwarded.
+    pub stall: std::time::Duration,
 }
 
 /// What a proxy saw.
 #[derive(Default)]
-struct Seen {
-    requests: AtomicU64,
-    refused: AtomicU64,
+pub(crate) struct Seen {
+    pub requests: AtomicU64,
+    pub refused: AtomicU64,
+    /// Reads of data files held back by [`Throttle::stall`].
+    pub stalled: AtomicU64,
     refusals: Mutex<HashMap<String, u32>>,
 }
 
 /// A proxy on 127.0.0.1 that forwards each request to the local S3 server on a connection of
 /// its own, or refuses it as `throttle` says. Returns its port and what it saw.
-fn throttling_proxy(throttle: Throttle) -> (u16, Arc<Seen>) {
+pub(crate) fn throttling_proxy(throttle: Throttle) -> (u16, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Seen::default());
@@ -55,8 +60,12 @@ fn serve(client: TcpStream, throttle: Throttle, seen: &Seen) -> std::io::Result<
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let nth = seen.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let refuse = nth % throttle.every == 0 && {
-        let line = head.lines().next().unwrap_or_default().to_string();
+    let line = head.lines().next().unwrap_or_default().to_string();
+    if !throttle.stall.is_zero() && line.starts_with("GET ") && line.contains(".parquet") {
+        seen.stalled.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(throttle.stall);
+    }
+    let refuse = throttle.every > 0 && nth % throttle.every == 0 && {
         let mut refusals = seen.refusals.lock().unwrap();
         let count = refusals.entry(line).or_default();
         *count += 1;
@@ -114,6 +123,7 @@ fn throttled_requests_are_retried_and_reported_and_the_lake_is_the_same() {
     let (port, seen) = throttling_proxy(Throttle {
         every: 4,
         at_most: 3,
+        ..Default::default()
     });
     let through = bucket("throttle-proxied");
     let mut command = convlake(&through, &["ingest", &input]);
@@ -145,6 +155,7 @@ fn a_store_that_stays_unavailable_fails_after_bounded_retries_and_keeps_the_old_
     let (port, _) = throttling_proxy(Throttle {
         every: 1,
         at_most: u32::MAX,
+        ..Default::default()
     });
     let mut command = convlake(&lake, &["ingest", &second]);
     command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
