@@ -39,7 +39,14 @@ fn decode(c: &mut Criterion) {
                         .with_threads(threads)
                         .decode(vec![Input::File(path.clone())])
                     {
-                        rows += decoded.unwrap().tables.0[0].batch.num_rows();
+                        rows += decoded
+                            .unwrap()
+                            .tables
+                            .0
+                            .iter()
+                            .filter(|t| t.table == convlake::schema::Table::Conversations)
+                            .map(|t| t.batch.num_rows())
+                            .sum::<usize>();
                     }
                     assert_eq!(rows, 5_000);
                 })

@@ -99,12 +99,13 @@ pub struct TableBatch {
     pub records: UInt64Array,
 }
 
-/// The batches of one decoded chunk, one per table, in [`Table::ALL`] order.
+/// The batches of one decoded chunk: one per table in [`Table::ALL`] order from one set of
+/// builders; a decoder's chunk has such a set per month it holds.
 #[derive(Debug, Clone)]
 pub struct TableBatches(pub Vec<TableBatch>);
 
 impl TableBatches {
-    /// The batch of `table`.
+    /// The (first) batch of `table`.
     pub fn get(&self, table: Table) -> &RecordBatch {
         &self
             .0

@@ -3,6 +3,9 @@
 //!
 //! The fast path parses with plain serde_json; only a record that fails is parsed a second
 //! time with path tracking, so errors name the JSON path at no cost to good records.
+//!
+//! Rows are built per month of conversation start ([`MonthBuilders`]): a chunk comes out as
+//! one batch per table and month, which the lake's writers buffer as they are, with no split.
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use crate::columnar::tables::{ConversationRow, TableBatches, TableBuilders};
 use crate::columnar::{ColumnBuilder, FinishColumn, ListColumn, TimestampColumn};
 use crate::error::Result;
 use crate::ingest::framing::{Chunk, ItemKind};
+use crate::lake::layout::{month_of_day, Month};
 use crate::model::audit::{Audit, DriftReport, JsonPath};
 use crate::model::{AggregationResultColumns, Conversation, Page};
 use crate::schema::pages_schema;
@@ -43,7 +47,8 @@ pub struct Decoded {
     pub seq: u64,
     /// Index of the input the chunk came from.
     pub input: usize,
-    /// One batch per table.
+    /// One batch per table and month of conversation start (months in order; within a month
+    /// rows in input order), or one empty batch per table.
     pub tables: TableBatches,
     /// One row per page wrapper read (see [`pages_schema`]).
     pub pages: RecordBatch,
@@ -57,6 +62,62 @@ pub struct Decoded {
     pub bytes: u64,
 }
 
+/// The table builders of one decoder, one set per month of conversation start.
+///
+/// An export in start order fills one month per chunk, and its chunk comes out as one batch
+/// per table, as from a single set. A chunk of input out of start order (overlapping exports
+/// concatenated, jobs ordered by end) holds rows of many months: built apart from the start,
+/// they need no split afterwards, which was a copy of every row on the one thread that
+/// routes rows to the writers.
+pub struct MonthBuilders {
+    ingested_at_ms: i64,
+    /// Each month's builders, the most recently used first.
+    months: Vec<(Month, TableBuilders)>,
+    /// The last chunk had rows of one month only (its raw JSON column was allocated whole).
+    single: bool,
+}
+
+impl MonthBuilders {
+    /// Builders stamping `ingested_at_ms` on every `raw_conversations` row.
+    pub fn new(ingested_at_ms: i64) -> Self {
+        MonthBuilders {
+            ingested_at_ms,
+            months: Vec::new(),
+            single: true,
+        }
+    }
+
+    /// The builders of the month of day number `day`.
+    fn of(&mut self, day: i32) -> &mut TableBuilders {
+        let month = month_of_day(day);
+        match self.months.iter().position(|(m, _)| *m == month) {
+            Some(0) => {}
+            Some(at) => self.months[..=at].rotate_right(1),
+            None => self
+                .months
+                .insert(0, (month, TableBuilders::new(self.ingested_at_ms))),
+        }
+        &mut self.months[0].1
+    }
+
+    /// One batch per table and month of the rows appended since the last finish, months in
+    /// order; forgets the months that had no rows.
+    fn finish(&mut self) -> Result<TableBatches> {
+        self.months.retain(|(_, b)| !b.is_empty());
+        self.single = self.months.len() <= 1;
+        if self.months.is_empty() {
+            self.months
+                .push((Month::MIN, TableBuilders::new(self.ingested_at_ms)));
+        }
+        self.months.sort_by_key(|(m, _)| *m);
+        let mut tables = Vec::new();
+        for (_, builders) in &mut self.months {
+            tables.extend(builders.finish()?.0);
+        }
+        Ok(TableBatches(tables))
+    }
+}
+
 /// Decodes every item of `chunk`, the `seq`-th chunk overall, from input number `input` named
 /// `source`.
 pub fn decode_chunk(
@@ -64,13 +125,14 @@ pub fn decode_chunk(
     source: &str,
     input: usize,
     seq: u64,
-    builders: &mut TableBuilders,
+    builders: &mut MonthBuilders,
     pages: &mut PageBuilder,
 ) -> Result<Decoded> {
     let mut rejects = Vec::new();
     let mut drift = DriftReport::default();
     let mut records = 0u64;
-    builders.reserve_json(chunk.items.len(), chunk.data.len());
+    // Input in start order: the chunk's month gets its JSON column allocated whole.
+    let mut reserve = builders.single;
     for item in &chunk.items {
         let bytes = chunk.text(item);
         let reject = |path: Option<String>, reason: String| Reject {
@@ -111,14 +173,19 @@ pub fn decode_chunk(
                     Ok((text, conversation, placed)) => {
                         let mut path = JsonPath::default();
                         conversation.audit(&mut path, &mut drift);
-                        builders.append(&ConversationRow {
+                        let date_days = placed.start_ms.div_euclid(86_400_000) as i32;
+                        let month = builders.of(date_days);
+                        if std::mem::take(&mut reserve) {
+                            month.reserve_json(chunk.items.len(), chunk.data.len());
+                        }
+                        month.append(&ConversationRow {
                             conversation: &conversation,
                             conversation_id: conversation
                                 .conversation_id
                                 .as_ref()
                                 .map_or("", |t| t.as_str()),
                             start_ms: placed.start_ms,
-                            date_days: placed.start_ms.div_euclid(86_400_000) as i32,
+                            date_days,
                             freshness_ms: placed.freshness_ms,
                             source_file: source,
                             source_offset: item.offset,

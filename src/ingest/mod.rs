@@ -21,9 +21,8 @@ use crossbeam_channel::{bounded, Receiver};
 pub use decode::{Decoded, Reject};
 pub use source::{discover, discover_with, Input, ObjectInput};
 
-use crate::columnar::tables::TableBuilders;
 use crate::error::{Error, Result};
-use crate::ingest::decode::{decode_chunk, PageBuilder};
+use crate::ingest::decode::{decode_chunk, MonthBuilders, PageBuilder};
 use crate::ingest::framing::{Chunk, Framer};
 
 /// Options of the decode pipeline, with builder-style setters.
@@ -147,7 +146,7 @@ impl DecoderBuilder {
                 thread::Builder::new()
                     .name(format!("convlake-decode-{n}"))
                     .spawn(move || {
-                        let mut builders = TableBuilders::new(ingested_at);
+                        let mut builders = MonthBuilders::new(ingested_at);
                         let mut pages = PageBuilder::default();
                         for (input, seq, name, chunk) in chunks {
                             let decoded =

@@ -309,3 +309,87 @@ fn drift_is_counted_and_kept() {
         ]
     );
 }
+
+#[test]
+fn a_chunk_of_many_months_comes_out_as_one_batch_per_table_and_month_in_input_order() {
+    use convlake::generate::{write_export, ExportFormat, GenerateOptions, Order};
+    use convlake::ingest::DecoderBuilder;
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("interleaved.ndjson");
+    write_export(
+        &GenerateOptions {
+            conversations: 400,
+            days: 120,
+            seed: 9,
+            reexport_share: 0.0,
+            order: Order::Interleaved,
+            ..Default::default()
+        },
+        ExportFormat::Ndjson,
+        100,
+        false,
+        &path,
+    )
+    .unwrap();
+    let input_order: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["conversationId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let month = |day: i32| convlake::lake::layout::month_of_day(day);
+    let mut seen: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let mut multi_month_chunks = 0;
+    for decoded in DecoderBuilder::new()
+        .with_chunk_bytes(256 * 1024)
+        .decode(vec![Input::File(path.clone())])
+    {
+        let decoded = decoded.unwrap();
+        let mut months = Vec::new();
+        for t in &decoded.tables.0 {
+            if t.batch.num_rows() == 0 {
+                continue;
+            }
+            let days = t.batch.column_by_name("conversation_date").unwrap();
+            let days = days.as_primitive::<arrow::datatypes::Date32Type>();
+            let first = month(days.value(0));
+            assert!(
+                days.values().iter().all(|&d| month(d) == first),
+                "{:?}: a batch of one month",
+                t.table
+            );
+            if t.table == Table::Conversations {
+                months.push(first);
+                seen.entry(first)
+                    .or_default()
+                    .extend(strings(&t.batch, "conversation_id").into_iter().flatten());
+            }
+        }
+        assert!(
+            months.windows(2).all(|w| w[0] < w[1]),
+            "months in order: {months:?}"
+        );
+        multi_month_chunks += usize::from(months.len() > 1);
+    }
+    assert!(
+        multi_month_chunks > 0,
+        "the input put many months in a chunk"
+    );
+    // Within each month, rows come in input order; together, every record once.
+    let mut total = 0;
+    for ids in seen.values() {
+        let positions: Vec<usize> = ids
+            .iter()
+            .map(|id| input_order.iter().position(|x| x == id).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]));
+        total += ids.len();
+    }
+    assert_eq!(total, input_order.len());
+}
