@@ -6,7 +6,8 @@
 # server (moto) or, with LOCAL=1, in a local directory (a path every process sees).
 #
 #   benches/compare/distributed.sh [CONVERSATIONS] [WORKDIR]  (default 100000, /tmp/convlake-dist)
-#   RUNS=5 DAYS=28 LOCAL=1 PARTITION_BYTES=...  (bytes of files per task; default the engine's 16 MiB)
+#   RUNS=5 REPORT_RUNS=(RUNS) DAYS=28 LOCAL=1 PARTITION_BYTES=...  (bytes of files per task;
+#   default the engine's 16 MiB)
 set -euo pipefail
 N="${1:-100000}"
 WORK="${2:-/tmp/convlake-dist}"
@@ -41,7 +42,15 @@ for w in 1 2; do
 done
 WORKERS=$(grep -ho '127.0.0.1:[0-9]*' "$WORK"/worker1.err "$WORK"/worker2.err | sort -u | paste -sd, -)
 [ -n "${PARTITION_BYTES:-}" ] && export CONVLAKE_WORKER_PARTITION_BYTES="$PARTITION_BYTES"
-echo "lake: $N conversations over ${DAYS:-28} days at $LAKE; workers $WORKERS; medians of $RUNS"
+if [ -n "${LOCAL:-}" ]; then
+  lake_bytes=$(du -sb "$LAKE" | cut -f1)
+else
+  lake_bytes=$("$VENV/bin/python" -c "
+import boto3, sys
+s3 = boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL')
+print(sum(o['Size'] for p in s3.get_paginator('list_objects_v2').paginate(Bucket='dist') for o in p.get('Contents', [])))")
+fi
+echo "lake: $N conversations over ${DAYS:-28} days ($(stat -c %s "$WORK/export.ndjson" | awk '{printf "%.0f", $1 / 1e6}') MB of JSON, $(awk -v b="$lake_bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB of lake) at $LAKE; workers $WORKERS; medians of $RUNS"
 printf '%-12s %12s %14s %8s\n' "" "one machine" "2 workers" "ratio"
 # timed FILE CMD...: median wall seconds of RUNS whole commands.
 timed() {
@@ -56,6 +65,7 @@ for query in "$repo"/benches/queries/q*.sql; do
   awk -v n="$(basename "$query" .sql)" -v a="$one" -v b="$many" 'BEGIN { printf "%-12s %12.3f %14.3f %7.2fx\n", n, a, b, b / a }'
 done
 interval="2026-11-02T00:00:00Z/2026-11-30T00:00:00Z"
+RUNS="${REPORT_RUNS:-$RUNS}"
 one=$(timed "$WORK/one.t" "$BIN" --lake "$LAKE" report run --all --interval "$interval" --out "$WORK/r1")
 many=$(timed "$WORK/many.t" "$BIN" --lake "$LAKE" --workers "$WORKERS" report run --all --interval "$interval" --out "$WORK/r2")
 awk -v a="$one" -v b="$many" 'BEGIN { printf "%-12s %12.3f %14.3f %7.2fx\n", "ten reports", a, b, b / a }'

@@ -346,11 +346,14 @@ fn a_chunk_of_many_months_comes_out_as_one_batch_per_table_and_month_in_input_or
     let month = |day: i32| convlake::lake::layout::month_of_day(day);
     let mut seen: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut multi_month_chunks = 0;
-    for decoded in DecoderBuilder::new()
+    // Chunks arrive as their decoders finish them: put them back in input order.
+    let mut chunks: Vec<_> = DecoderBuilder::new()
         .with_chunk_bytes(256 * 1024)
         .decode(vec![Input::File(path.clone())])
-    {
-        let decoded = decoded.unwrap();
+        .map(Result::unwrap)
+        .collect();
+    chunks.sort_by_key(|d| d.seq);
+    for decoded in chunks {
         let mut months = Vec::new();
         for t in &decoded.tables.0 {
             if t.batch.num_rows() == 0 {
